@@ -1,0 +1,88 @@
+# p11isolate: `make` builds build/libp11isolate.so; `make demo` shows it
+# working; `make test` runs every test. Both install what they need first.
+
+GO       ?= go
+CC       ?= gcc
+BUILD    := build
+CFLAGS_C := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I/usr/include/p11-kit-1
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib/p11isolate
+
+HOST_BIN := proxy/hostimage/p11isolate-host
+LIB      := $(BUILD)/libp11isolate.so
+FAULTMOD := $(BUILD)/tests/libfaultmod.so
+DRIVER   := $(BUILD)/tests/p11test
+SOURCES  := $(shell find proxy host cshim internal cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.inc' -o -name '*.map' | LC_ALL=C sort) go.mod go.sum
+# The proxy and host check in their handshake that they come from one build.
+BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
+
+# Debian packages the build, the tests and the demo use.
+APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc openssl \
+	libengine-pkcs11-openssl gnutls-bin
+
+.PHONY: all deps demo test unit integration vet fuzz install clean generate
+
+all: $(LIB)
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(HOST_BIN): $(SOURCES)
+	$(GO) build -trimpath -ldflags "-s -w -X main.buildID=$(BUILD_ID)" -o $@ ./host
+
+$(LIB): $(HOST_BIN) $(SOURCES)
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -buildmode=c-shared \
+		-ldflags "-s -w -X main.buildID=$(BUILD_ID) -X main.hostSHA256=$$(sha256sum $(HOST_BIN) | cut -d' ' -f1) \
+		-extldflags '-Wl,--version-script=$(CURDIR)/cshim/exports.map -Wl,-z,nodelete'" \
+		-o $@ ./proxy
+	@rm -f $(BUILD)/libp11isolate.h
+	cp $(HOST_BIN) $(BUILD)/p11isolate-host
+
+$(FAULTMOD): tests/faultmod/faultmod.c
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
+
+$(DRIVER): tests/driver/p11test.c
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_C) -o $@ $< -ldl -lpthread
+
+generate:
+	$(GO) generate ./...
+
+vet: $(HOST_BIN)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
+	$(GO) vet ./...
+
+unit: $(HOST_BIN)
+	$(GO) test ./...
+
+# Short fuzzing runs of the reply and request decoders (the seed corpus in
+# testdata/ always runs as part of `unit`).
+fuzz: $(HOST_BIN)
+	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecoder -fuzztime 20s
+
+integration: $(LIB) $(FAULTMOD) $(DRIVER)
+	tests/run.sh
+
+test: deps
+	$(MAKE) vet unit integration
+
+demo: deps
+	$(MAKE) $(LIB) $(FAULTMOD)
+	tests/demo.sh
+
+install: $(LIB)
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libp11isolate.so
+	install -m 0755 $(BUILD)/p11isolate-host $(DESTDIR)$(LIBDIR)/p11isolate-host
+
+clean:
+	rm -rf $(BUILD) $(HOST_BIN)

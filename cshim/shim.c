@@ -1,0 +1,92 @@
+#define _GNU_SOURCE
+#include "shim.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The process the library was initialized in. A child made by fork() must
+ * never enter Go: the Go runtime's threads did not survive the fork and the
+ * first call would deadlock. pthread_atfork catches fork(); the pid check
+ * catches raw clone() and vfork-style paths that skip the handlers. */
+static pid_t p11i_pid;
+static atomic_int p11i_forked;
+
+#define P11I_MAX_FDS 1024
+static atomic_int p11i_fds[P11I_MAX_FDS];
+
+void p11i_fd_register(int fd)
+{
+	for (int i = 0; i < P11I_MAX_FDS; i++) {
+		int empty = 0;
+		if (atomic_compare_exchange_strong(&p11i_fds[i], &empty, fd + 1))
+			return;
+	}
+}
+
+void p11i_fd_unregister(int fd)
+{
+	for (int i = 0; i < P11I_MAX_FDS; i++) {
+		int want = fd + 1;
+		if (atomic_compare_exchange_strong(&p11i_fds[i], &want, 0))
+			return;
+	}
+}
+
+static void p11i_after_fork_child(void)
+{
+	atomic_store(&p11i_forked, 1);
+	for (int i = 0; i < P11I_MAX_FDS; i++) {
+		int v = atomic_exchange(&p11i_fds[i], 0);
+		if (v > 0)
+			close(v - 1);
+	}
+}
+
+__attribute__((constructor)) static void p11i_load(void)
+{
+	p11i_pid = getpid();
+	pthread_atfork(NULL, NULL, p11i_after_fork_child);
+}
+
+static int p11i_in_forked_child(void)
+{
+	return atomic_load(&p11i_forked) || getpid() != p11i_pid;
+}
+
+static void p11i_say(const char *msg)
+{
+	ssize_t unused = write(STDERR_FILENO, msg, strlen(msg));
+	(void)unused;
+}
+
+CK_RV p11i_call(int id, uintptr_t *args)
+{
+	if (p11i_in_forked_child()) {
+		if (id == 0) {
+			p11i_say("p11isolate: C_Initialize in a process forked after libp11isolate.so was loaded "
+				 "is not supported (the Go runtime does not survive fork); "
+				 "exec a new program, or load the module only in the child\n");
+			return CKR_GENERAL_ERROR;
+		}
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
+	return p11i_go_call(id, args);
+}
+
+/* Answered here, without entering Go: applications call it before anything
+ * else, sometimes right after fork. */
+static CK_RV p11i_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+	if (list == NULL)
+		return CKR_ARGUMENTS_BAD;
+	*list = &p11i_function_list;
+	return CKR_OK;
+}
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) __attribute__((alias("p11i_C_GetFunctionList")));
+
+/* The generated C_* functions and the function list, in this translation
+ * unit so they can point at the static C_GetFunctionList above. */
+#include "functions_gen.inc"

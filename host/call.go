@@ -1,0 +1,444 @@
+package main
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "host.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/p11isolate/p11isolate/internal/mechparams"
+	"github.com/p11isolate/p11isolate/internal/p11calls"
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+const (
+	ulongSize = 8
+	attrSize  = C.sizeof_CK_ATTRIBUTE
+	// maxOut clamps an output capacity the application declares: nothing
+	// larger can come back in one frame anyway.
+	maxOut = wire.MaxFrame - 4096
+)
+
+// call holds one call's decoded state; it is reused for every call on a
+// channel. Memory handed to the vendor comes from the arena, or points into
+// the request frame, which is C memory too.
+type call struct {
+	arena arena
+	d     *wire.Decoder
+	args  [p11calls.MaxArgs]uintptr
+	outs  []out
+}
+
+// out remembers what an output argument needs for the reply.
+type out struct {
+	kind  byte
+	p, n  uintptr // buffer (or struct) and length pointer / value, by kind
+	cap   uint64  // capacity the application declared
+	tmpl  []attr  // A: the template
+	mech  *mechparams.Layout
+	param unsafe.Pointer
+}
+
+// attr is one CK_ATTRIBUTE of a template being read back.
+type attr struct {
+	a      *C.CK_ATTRIBUTE
+	cap    uint64
+	nested []attr
+}
+
+func newCall() *call { return &call{d: wire.NewDecoder()} }
+
+func (c *call) free() { c.arena.release() }
+
+// run decodes one request from body, calls the vendor and encodes the reply.
+// An error means the request was malformed: the host stops.
+func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) error {
+	defer c.arena.reset()
+	d := c.d
+	d.Reset(body)
+	id := int(d.UintMax(uint64(len(p11calls.Funcs)-1), "function"))
+	f := p11calls.Funcs[id]
+	c.outs = c.outs[:0]
+	n := 0
+	for i := 0; i < len(f.Args) && d.Ok(); i++ {
+		n += c.decodeArg(f.Args[i], c.args[n:])
+	}
+	if err := d.Finish(); err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	rv := C.CK_RV(C.CKR_GENERAL_ERROR)
+	if list != nil {
+		rv = C.p11h_invoke(list, C.int(id), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
+	}
+	e.Uint(uint64(rv))
+	for i := range c.outs {
+		c.encodeOut(e, &c.outs[i], rv)
+	}
+	return e.Err()
+}
+
+func (c *call) ulong(v uint64) uintptr {
+	p := c.arena.alloc(ulongSize)
+	*(*C.CK_ULONG)(p) = C.CK_ULONG(v)
+	return uintptr(p)
+}
+
+// bytesArg returns a pointer the vendor can read b through: into the frame,
+// or a one-byte allocation for an empty but non-NULL buffer.
+func (c *call) bytesArg(b []byte) uintptr {
+	if len(b) == 0 {
+		return uintptr(c.arena.alloc(1))
+	}
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+}
+
+func clamp(n uint64) uint64 { return min(n, maxOut) }
+
+// decodeArg decodes one argument of kind k into a and returns how many C
+// parameters it filled.
+func (c *call) decodeArg(k byte, a []uintptr) int {
+	d := c.d
+	switch k {
+	case 'u', 'b', 'l', 's', 'o':
+		a[0] = uintptr(d.Uint())
+		return 1
+	case 'y':
+		if d.IsNil() {
+			a[0], a[1] = 0, uintptr(d.Uint())
+		} else {
+			b := d.Bytes()
+			a[0], a[1] = c.bytesArg(b), uintptr(len(b))
+		}
+		return 2
+	case 'z':
+		a[0] = 0
+		if !d.IsNil() {
+			b := d.Bytes()
+			if len(b) != 32 {
+				d.Fail("label of %d bytes", len(b))
+			}
+			a[0] = c.bytesArg(b)
+		}
+		return 1
+	case 'x':
+		a[0] = 0
+		if d.Bool() {
+			a[0] = uintptr(c.arena.alloc(64))
+		}
+		return 1
+	case 'n':
+		a[0], a[1] = 0, 0
+		return 2
+	case 'I':
+		a[0] = 0
+		if !d.IsNil() {
+			if d.ArrayLen(3) != 3 {
+				d.Fail("init args")
+				return 1
+			}
+			flags, mask := d.Uint(), d.UintMax(15, "mutex mask")
+			var reserved *C.char
+			if !d.IsNil() {
+				// Kept for the module's lifetime: a vendor may hold on to it.
+				reserved = C.CString(d.String())
+			}
+			p := (*C.CK_C_INITIALIZE_ARGS)(c.arena.alloc(C.sizeof_CK_C_INITIALIZE_ARGS))
+			C.p11h_init_args(p, C.unsigned(mask), C.CK_FLAGS(flags), reserved)
+			a[0] = uintptr(unsafe.Pointer(p))
+		}
+		return 1
+	case 'a':
+		a[0], a[1] = c.template(0)
+		return 2
+	case 'm':
+		a[0] = c.mechanism()
+		return 1
+	case 'Y':
+		o := out{kind: k}
+		if !d.IsNil() {
+			o.cap = d.Uint()
+			o.n = c.ulong(o.cap)
+		}
+		if d.Bool() {
+			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap), 1))))
+		}
+		a[0], a[1] = o.p, o.n
+		c.outs = append(c.outs, o)
+		return 2
+	case 'G':
+		o := out{kind: k}
+		nonNull := d.Bool()
+		o.cap = d.Uint()
+		if nonNull {
+			if o.cap > maxOut {
+				d.Fail("random buffer of %d bytes", o.cap)
+				return 2
+			}
+			o.p = uintptr(c.arena.alloc(uintptr(max(o.cap, 1))))
+		}
+		a[0], a[1] = o.p, uintptr(o.cap)
+		c.outs = append(c.outs, o)
+		return 2
+	case 'A':
+		o := out{kind: k}
+		var p unsafe.Pointer
+		p, o.tmpl, o.cap = c.getTemplate(0)
+		a[0], a[1] = uintptr(p), uintptr(o.cap)
+		c.outs = append(c.outs, o)
+		return 2
+	case 'L', 'K':
+		o := out{kind: k}
+		nonNull := d.Bool()
+		if !d.IsNil() {
+			o.cap = d.Uint()
+			o.n = c.ulong(o.cap)
+		}
+		if nonNull {
+			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap), 1) * ulongSize)))
+		}
+		a[0], a[1] = o.p, o.n
+		c.outs = append(c.outs, o)
+		return 2
+	case 'F':
+		o := out{kind: k}
+		nonNull := d.Bool()
+		o.cap = d.Uint()
+		if nonNull {
+			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap/ulongSize), 1) * ulongSize)))
+		}
+		if d.Bool() {
+			o.n = c.ulong(0)
+		}
+		a[0], a[1], a[2] = o.p, uintptr(o.cap), o.n
+		c.outs = append(c.outs, o)
+		return 3
+	case 'U', 'P', 'S', 'O':
+		o := out{kind: k}
+		if d.Bool() {
+			o.p = c.ulong(0)
+		}
+		a[0] = o.p
+		c.outs = append(c.outs, o)
+		return 1
+	case 'i', 'j', 'k', 'e', 'q':
+		o := out{kind: k}
+		if d.Bool() {
+			o.p = uintptr(c.arena.alloc(uintptr(p11calls.InfoStructs[k].Size)))
+		}
+		a[0] = o.p
+		c.outs = append(c.outs, o)
+		return 1
+	}
+	d.Fail("unknown argument kind %q", k)
+	return 1
+}
+
+// isNested reports whether an attribute's value is itself a template.
+func isNested(t uint64) bool {
+	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE
+}
+
+// template decodes an input template: nil and a count for NULL, or an array
+// of (type, value) where a value is nil and a length, bytes, or a nested
+// template.
+func (c *call) template(depth int) (uintptr, uintptr) {
+	d := c.d
+	if d.IsNil() {
+		return 0, uintptr(d.Uint())
+	}
+	n := d.ArrayLen(wire.MaxTemplate)
+	p := c.arena.alloc(uintptr(max(n, 1)) * attrSize)
+	attrs := unsafe.Slice((*C.CK_ATTRIBUTE)(p), max(n, 1))
+	for i := 0; i < n && d.Ok(); i++ {
+		at := &attrs[i]
+		at._type = C.CK_ATTRIBUTE_TYPE(d.Uint())
+		switch code := c.peekArray(); {
+		case d.IsNil():
+			at.pValue, at.ulValueLen = nil, C.CK_ULONG(d.Uint())
+		case code:
+			if depth >= wire.MaxNesting {
+				d.Fail("templates nested too deep")
+				break
+			}
+			q, m := c.template(depth + 1)
+			at.pValue = ptr(q)
+			at.ulValueLen = C.CK_ULONG(m * attrSize)
+		default:
+			b := d.Bytes()
+			at.pValue = ptr(c.bytesArg(b))
+			at.ulValueLen = C.CK_ULONG(len(b))
+		}
+	}
+	return uintptr(p), uintptr(n)
+}
+
+// peekArray reports whether the next value is an array.
+func (c *call) peekArray() bool { return c.d.PeekArray() }
+
+// getTemplate decodes a template to be filled: nil and a count for NULL, or
+// an array of (type, value) where a value is nil and a length (NULL pValue),
+// a capacity, or a nested template.
+func (c *call) getTemplate(depth int) (unsafe.Pointer, []attr, uint64) {
+	d := c.d
+	if d.IsNil() {
+		return nil, nil, d.Uint()
+	}
+	n := d.ArrayLen(wire.MaxTemplate)
+	p := c.arena.alloc(uintptr(max(n, 1)) * attrSize)
+	attrs := unsafe.Slice((*C.CK_ATTRIBUTE)(p), max(n, 1))
+	recs := make([]attr, n)
+	for i := 0; i < n && d.Ok(); i++ {
+		at := &attrs[i]
+		recs[i].a = at
+		at._type = C.CK_ATTRIBUTE_TYPE(d.Uint())
+		switch {
+		case d.IsNil():
+			at.pValue, at.ulValueLen = nil, C.CK_ULONG(d.Uint())
+		case d.PeekArray():
+			if depth >= wire.MaxNesting {
+				d.Fail("templates nested too deep")
+				break
+			}
+			q, nested, m := c.getTemplate(depth + 1)
+			at.pValue, recs[i].nested = q, nested
+			at.ulValueLen = C.CK_ULONG(m * attrSize)
+			recs[i].cap = m * attrSize
+		default:
+			recs[i].cap = d.Uint()
+			at.ulValueLen = C.CK_ULONG(recs[i].cap)
+			at.pValue = c.arena.alloc(uintptr(max(clamp(recs[i].cap), 1)))
+		}
+	}
+	return p, recs, uint64(n)
+}
+
+func (c *call) mechanism() uintptr {
+	d := c.d
+	if d.IsNil() {
+		return 0
+	}
+	m := (*C.CK_MECHANISM)(c.arena.alloc(C.sizeof_CK_MECHANISM))
+	m.mechanism = C.CK_MECHANISM_TYPE(d.Uint())
+	switch {
+	case d.IsNil():
+		m.pParameter, m.ulParameterLen = nil, C.CK_ULONG(d.Uint())
+	case d.PeekArray():
+		l, _, _ := mechparams.Lookup(uint64(m.mechanism))
+		if l == nil {
+			d.Fail("structured parameter for mechanism 0x%x, which has no layout", uint64(m.mechanism))
+			return 0
+		}
+		p := mechparams.Build(d, l, c.arena.alloc)
+		m.pParameter, m.ulParameterLen = p, C.CK_ULONG(l.Size)
+		if hasOut(l) {
+			c.outs = append(c.outs, out{kind: 'm', mech: l, param: p})
+		}
+	default:
+		b := d.Bytes()
+		m.pParameter = ptr(c.bytesArg(b))
+		m.ulParameterLen = C.CK_ULONG(len(b))
+	}
+	return uintptr(unsafe.Pointer(m))
+}
+
+func hasOut(l *mechparams.Layout) bool {
+	for _, f := range l.Fields {
+		if f.Out {
+			return true
+		}
+	}
+	return false
+}
+
+func ulongAt(p uintptr) uint64 { return uint64(*(*C.CK_ULONG)(ptr(p))) }
+
+// ptr turns an address of C memory back into a pointer.
+func ptr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
+
+func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
+	ok := rv == C.CKR_OK
+	switch o.kind {
+	case 'Y':
+		if o.n == 0 {
+			e.Nil()
+		} else {
+			e.Uint(ulongAt(o.n))
+		}
+		if o.p != 0 && o.n != 0 && ok && ulongAt(o.n) <= clamp(o.cap) {
+			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), ulongAt(o.n)))
+		} else {
+			e.Nil()
+		}
+	case 'G':
+		if o.p != 0 && ok {
+			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), o.cap))
+		} else {
+			e.Nil()
+		}
+	case 'A':
+		if o.tmpl == nil && o.cap > 0 {
+			e.Nil()
+			return
+		}
+		encodeTemplate(e, o.tmpl)
+	case 'L', 'K', 'F':
+		count := uint64(0)
+		if o.n == 0 {
+			e.Nil()
+		} else {
+			count = ulongAt(o.n)
+			e.Uint(count)
+		}
+		limit := clamp(o.cap)
+		if o.kind == 'F' {
+			limit = o.cap
+		}
+		if o.p != 0 && o.n != 0 && ok && count <= limit {
+			e.ArrayLen(int(count))
+			for _, v := range unsafe.Slice((*C.CK_ULONG)(ptr(o.p)), count) {
+				e.Uint(uint64(v))
+			}
+		} else {
+			e.Nil()
+		}
+	case 'U', 'P', 'S', 'O':
+		if o.p != 0 && ok {
+			e.Uint(ulongAt(o.p))
+		} else {
+			e.Nil()
+		}
+	case 'i', 'j', 'k', 'e', 'q':
+		if o.p != 0 && ok {
+			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), p11calls.InfoStructs[o.kind].Size))
+		} else {
+			e.Nil()
+		}
+	case 'm':
+		mechparams.EncodeOut(e, o.mech, o.param)
+	}
+}
+
+// encodeTemplate writes each attribute's ulValueLen and, where the vendor
+// filled the application's buffer, the value: bytes, or a nested template.
+func encodeTemplate(e *wire.Encoder, t []attr) {
+	e.ArrayLen(len(t))
+	for _, a := range t {
+		n := uint64(a.a.ulValueLen)
+		e.Uint(n)
+		switch {
+		case a.a.pValue == nil || n == uint64(C.CK_UNAVAILABLE_INFORMATION):
+			e.Nil()
+		case a.nested != nil:
+			encodeTemplate(e, a.nested)
+		case n <= clamp(a.cap):
+			e.Bytes(unsafe.Slice((*byte)(a.a.pValue), n))
+		default:
+			e.Nil()
+		}
+	}
+}

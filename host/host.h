@@ -1,0 +1,30 @@
+/* The host's C side: the stray-fd sweep that runs before Go starts, the
+ * vendor module's loading, and the generated call into its function list. */
+#ifndef P11ISOLATE_HOST_H
+#define P11ISOLATE_HOST_H
+
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+/* The channel the proxy passes as fd 3; stdin, stdout and stderr are 0-2. */
+#define P11H_CONTROL_FD 3
+
+CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a);
+
+/* p11h_load dlopens path and returns its function list, or NULL with a
+ * one-line reason in err. */
+CK_FUNCTION_LIST_PTR p11h_load(const char *path, char *err, size_t errlen);
+
+/* Host-side mutex callbacks handed to the vendor where the application gave
+ * its own (they cannot cross a process boundary). */
+CK_RV p11h_create_mutex(CK_VOID_PTR_PTR m);
+CK_RV p11h_destroy_mutex(CK_VOID_PTR m);
+CK_RV p11h_lock_mutex(CK_VOID_PTR m);
+CK_RV p11h_unlock_mutex(CK_VOID_PTR m);
+
+
+
+/* p11h_init_args fills a CK_C_INITIALIZE_ARGS like the application's: the
+ * mutex callbacks it set (bit i of mask for the i-th) become the host's own. */
+void p11h_init_args(CK_C_INITIALIZE_ARGS *a, unsigned mask, CK_FLAGS flags, char *reserved);
+#endif

@@ -1,0 +1,157 @@
+// Command p11isolate-host loads a vendor PKCS#11 module and serves calls on
+// the channels the proxy hands it. It is small and fail-stop: malformed input
+// from the proxy ends it, and so does the proxy closing the control channel.
+//
+// It is started by libp11isolate.so with fd 3 as the control channel; it is
+// not meant to be run by hand.
+//
+//go:debug updatemaxprocs=0
+//go:debug containermaxprocs=0
+package main
+
+/*
+#cgo CFLAGS: -I/usr/include/p11-kit-1 -Wall -Wextra -Werror
+#cgo LDFLAGS: -ldl
+#include <stdlib.h>
+#include "host.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+// buildID is set at link time (-X) to the same value as the proxy's; the
+// handshake refuses a host from another build.
+var buildID = "dev"
+
+// vendor is the loaded module's function list, set once by OpOpen.
+var vendor struct {
+	sync.Mutex
+	list C.CK_FUNCTION_LIST_PTR
+	path string
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "p11isolate-host[%d]: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "p11isolate-host is started by libp11isolate.so; it takes no arguments")
+		os.Exit(2)
+	}
+	ctl := C.P11H_CONTROL_FD
+	e := wire.NewEncoder()
+	e.Value(wire.Hello{Protocol: wire.ProtocolVersion, BuildID: buildID, Pid: os.Getpid()})
+	if err := wire.WriteFrame(ctl, e.Frame()); err != nil {
+		fatal("handshake: %v", err)
+	}
+	var r wire.Reader
+	d := wire.NewDecoder()
+	for {
+		body, fd, err := r.ReadFrameFD(ctl)
+		if err == wire.ErrClosed {
+			// The proxy finalized, or the application is gone.
+			os.Exit(0)
+		}
+		if err != nil {
+			fatal("control channel: %v", err)
+		}
+		d.Reset(body)
+		switch op := d.Uint(); op {
+		case wire.OpOpen:
+			var req wire.Open
+			d.Value(&req)
+			if err := d.Finish(); err != nil {
+				fatal("open request: %v", err)
+			}
+			e.Reset()
+			e.Value(open(req.Module))
+			if err := wire.WriteFrame(ctl, e.Frame()); err != nil {
+				fatal("control channel: %v", err)
+			}
+		case wire.OpChannel:
+			if err := d.Finish(); err != nil || fd < 0 {
+				fatal("channel request without a channel: %v", err)
+			}
+			go serve(fd)
+		default:
+			fatal("unknown control operation %d", op)
+		}
+	}
+}
+
+func open(path string) wire.OpenReply {
+	vendor.Lock()
+	defer vendor.Unlock()
+	if vendor.list != nil {
+		if path == vendor.path {
+			return wire.OpenReply{OK: true}
+		}
+		return wire.OpenReply{Error: "a host serves one module; this one already loaded " + vendor.path}
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var errbuf [512]C.char
+	list := C.p11h_load(cpath, &errbuf[0], C.size_t(len(errbuf)))
+	if list == nil {
+		return wire.OpenReply{Error: C.GoString(&errbuf[0])}
+	}
+	vendor.list, vendor.path = list, path
+	return wire.OpenReply{OK: true}
+}
+
+// serve answers calls on one channel until the proxy closes it. The
+// goroutine keeps its OS thread, so a vendor that keeps per-thread state sees
+// one thread per channel, as it would see one application thread.
+func serve(fd int) {
+	runtime.LockOSThread()
+	defer unix.Close(fd)
+	c := newCall()
+	defer c.free()
+	r := wire.Reader{Alloc: cAlloc, Free: cFree}
+	defer r.Release()
+	e := wire.NewEncoder()
+	for {
+		body, err := r.ReadFrame(fd)
+		if err == wire.ErrClosed {
+			return
+		}
+		if err != nil {
+			fatal("call channel: %v", err)
+		}
+		vendor.Lock()
+		list := vendor.list
+		vendor.Unlock()
+		e.Reset()
+		if err := c.run(list, body, e); err != nil {
+			fatal("call: %v", err)
+		}
+		if err := wire.WriteFrame(fd, e.Frame()); err != nil {
+			if err == wire.ErrClosed {
+				return
+			}
+			fatal("call channel: %v", err)
+		}
+	}
+}
+
+// cAlloc and cFree give the frame reader C memory, so arguments can be
+// handed to the vendor as pointers into the frame without a copy.
+func cAlloc(n int) []byte {
+	return unsafe.Slice((*byte)(C.malloc(C.size_t(n))), n)
+}
+
+func cFree(b []byte) {
+	C.free(unsafe.Pointer(unsafe.SliceData(b)))
+}

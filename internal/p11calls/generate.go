@@ -1,0 +1,3 @@
+package p11calls
+
+//go:generate go run ../../cmd/p11gen ../..

@@ -1,0 +1,223 @@
+// Package p11calls is the single table of PKCS#11 functions. It drives the C
+// shim's exported symbols and function list, the proxy's request encoder, the
+// host's decoder and its call into the vendor's CK_FUNCTION_LIST: nothing else
+// lists the functions by hand.
+//
+// Each function's arguments are a string over this alphabet. A kind stands for
+// one or more consecutive C parameters (the count is in brackets):
+//
+//	in   u  CK_ULONG value: flags, user type, mechanism type              [1]
+//	     b  CK_BBOOL value                                                [1]
+//	     l  CK_SLOT_ID                                                    [1]
+//	     s  CK_SESSION_HANDLE (the proxy may remap it)                    [1]
+//	     o  CK_OBJECT_HANDLE (the proxy may remap it)                     [1]
+//	     y  input bytes: CK_BYTE_PTR, CK_ULONG length                     [2]
+//	     z  32-byte blank-padded label, CK_UTF8CHAR_PTR (C_InitToken)     [1]
+//	     a  input template: CK_ATTRIBUTE_PTR, CK_ULONG count              [2]
+//	     m  CK_MECHANISM_PTR; parameter output fields come back           [1]
+//	     x  reserved pointer: only NULL or not crosses                    [1]
+//	     n  C_OpenSession's pApplication and Notify: never cross          [2]
+//	     I  C_Initialize's CK_C_INITIALIZE_ARGS_PTR                       [1]
+//	out  Y  output bytes: CK_BYTE_PTR, CK_ULONG_PTR length in/out         [2]
+//	     G  output bytes of the caller's length: CK_BYTE_PTR, CK_ULONG    [2]
+//	     A  template filled in place: CK_ATTRIBUTE_PTR, CK_ULONG count    [2]
+//	     L  slot list: CK_SLOT_ID_PTR, CK_ULONG_PTR count in/out          [2]
+//	     K  mechanism list: CK_MECHANISM_TYPE_PTR, CK_ULONG_PTR count     [2]
+//	     F  object handles: CK_OBJECT_HANDLE_PTR, CK_ULONG max, CK_ULONG_PTR [3]
+//	     U  CK_ULONG_PTR                                                  [1]
+//	     P  CK_SLOT_ID_PTR                                                [1]
+//	     S  CK_SESSION_HANDLE_PTR                                         [1]
+//	     O  CK_OBJECT_HANDLE_PTR                                          [1]
+//	     i  CK_INFO_PTR                                                   [1]
+//	     j  CK_SLOT_INFO_PTR                                              [1]
+//	     k  CK_TOKEN_INFO_PTR                                             [1]
+//	     e  CK_SESSION_INFO_PTR                                           [1]
+//	     q  CK_MECHANISM_INFO_PTR                                         [1]
+//
+// Every pointer crosses as "NULL" or as its value, so the vendor sees the call
+// shape the application made and gives its own answer.
+package p11calls
+
+import "fmt"
+
+// Func is one PKCS#11 function.
+type Func struct {
+	ID   int    // position in CK_FUNCTION_LIST after the version field
+	Name string // C name, e.g. "C_Sign"
+	Args string // argument kinds, see the package comment
+}
+
+// Version is the Cryptoki version of the function list the shim exports.
+const (
+	VersionMajor = 2
+	VersionMinor = 40
+)
+
+// GetFunctionList is answered by the C shim alone and never crosses the wire.
+const GetFunctionList = "C_GetFunctionList"
+
+// Funcs is every PKCS#11 2.40 function in CK_FUNCTION_LIST order. A 3.0 list
+// (C_GetInterface, CK_FUNCTION_LIST_3_0) extends this table with IDs after 67.
+var Funcs = []Func{
+	{0, "C_Initialize", "I"},
+	{1, "C_Finalize", "x"},
+	{2, "C_GetInfo", "i"},
+	{3, "C_GetFunctionList", ""},
+	{4, "C_GetSlotList", "bL"},
+	{5, "C_GetSlotInfo", "lj"},
+	{6, "C_GetTokenInfo", "lk"},
+	{7, "C_GetMechanismList", "lK"},
+	{8, "C_GetMechanismInfo", "luq"},
+	{9, "C_InitToken", "lyz"},
+	{10, "C_InitPIN", "sy"},
+	{11, "C_SetPIN", "syy"},
+	{12, "C_OpenSession", "lunS"},
+	{13, "C_CloseSession", "s"},
+	{14, "C_CloseAllSessions", "l"},
+	{15, "C_GetSessionInfo", "se"},
+	{16, "C_GetOperationState", "sY"},
+	{17, "C_SetOperationState", "syoo"},
+	{18, "C_Login", "suy"},
+	{19, "C_Logout", "s"},
+	{20, "C_CreateObject", "saO"},
+	{21, "C_CopyObject", "soaO"},
+	{22, "C_DestroyObject", "so"},
+	{23, "C_GetObjectSize", "soU"},
+	{24, "C_GetAttributeValue", "soA"},
+	{25, "C_SetAttributeValue", "soa"},
+	{26, "C_FindObjectsInit", "sa"},
+	{27, "C_FindObjects", "sF"},
+	{28, "C_FindObjectsFinal", "s"},
+	{29, "C_EncryptInit", "smo"},
+	{30, "C_Encrypt", "syY"},
+	{31, "C_EncryptUpdate", "syY"},
+	{32, "C_EncryptFinal", "sY"},
+	{33, "C_DecryptInit", "smo"},
+	{34, "C_Decrypt", "syY"},
+	{35, "C_DecryptUpdate", "syY"},
+	{36, "C_DecryptFinal", "sY"},
+	{37, "C_DigestInit", "sm"},
+	{38, "C_Digest", "syY"},
+	{39, "C_DigestUpdate", "sy"},
+	{40, "C_DigestKey", "so"},
+	{41, "C_DigestFinal", "sY"},
+	{42, "C_SignInit", "smo"},
+	{43, "C_Sign", "syY"},
+	{44, "C_SignUpdate", "sy"},
+	{45, "C_SignFinal", "sY"},
+	{46, "C_SignRecoverInit", "smo"},
+	{47, "C_SignRecover", "syY"},
+	{48, "C_VerifyInit", "smo"},
+	{49, "C_Verify", "syy"},
+	{50, "C_VerifyUpdate", "sy"},
+	{51, "C_VerifyFinal", "sy"},
+	{52, "C_VerifyRecoverInit", "smo"},
+	{53, "C_VerifyRecover", "syY"},
+	{54, "C_DigestEncryptUpdate", "syY"},
+	{55, "C_DecryptDigestUpdate", "syY"},
+	{56, "C_SignEncryptUpdate", "syY"},
+	{57, "C_DecryptVerifyUpdate", "syY"},
+	{58, "C_GenerateKey", "smaO"},
+	{59, "C_GenerateKeyPair", "smaaOO"},
+	{60, "C_WrapKey", "smooY"},
+	{61, "C_UnwrapKey", "smoyaO"},
+	{62, "C_DeriveKey", "smoaO"},
+	{63, "C_SeedRandom", "sy"},
+	{64, "C_GenerateRandom", "sG"},
+	{65, "C_GetFunctionStatus", "s"},
+	{66, "C_CancelFunction", "s"},
+	{67, "C_WaitForSlotEvent", "uPx"},
+}
+
+// IDs of the functions the proxy and host treat specially.
+const (
+	IDInitialize       = 0
+	IDFinalize         = 1
+	IDGetFunctionList  = 3
+	IDGenerateKey      = 58
+	IDGenerateKeyPair  = 59
+	IDWaitForSlotEvent = 67
+)
+
+// CTypes gives, for each kind, the C types of the parameters it stands for.
+var CTypes = map[byte][]string{
+	'u': {"CK_ULONG"},
+	'b': {"CK_BBOOL"},
+	'l': {"CK_SLOT_ID"},
+	's': {"CK_SESSION_HANDLE"},
+	'o': {"CK_OBJECT_HANDLE"},
+	'y': {"CK_BYTE_PTR", "CK_ULONG"},
+	'z': {"CK_UTF8CHAR_PTR"},
+	'a': {"CK_ATTRIBUTE_PTR", "CK_ULONG"},
+	'm': {"CK_MECHANISM_PTR"},
+	'x': {"CK_VOID_PTR"},
+	'n': {"CK_VOID_PTR", "CK_NOTIFY"},
+	'I': {"CK_VOID_PTR"},
+	'Y': {"CK_BYTE_PTR", "CK_ULONG_PTR"},
+	'G': {"CK_BYTE_PTR", "CK_ULONG"},
+	'A': {"CK_ATTRIBUTE_PTR", "CK_ULONG"},
+	'L': {"CK_SLOT_ID_PTR", "CK_ULONG_PTR"},
+	'K': {"CK_MECHANISM_TYPE_PTR", "CK_ULONG_PTR"},
+	'F': {"CK_OBJECT_HANDLE_PTR", "CK_ULONG", "CK_ULONG_PTR"},
+	'U': {"CK_ULONG_PTR"},
+	'P': {"CK_SLOT_ID_PTR"},
+	'S': {"CK_SESSION_HANDLE_PTR"},
+	'O': {"CK_OBJECT_HANDLE_PTR"},
+	'i': {"CK_INFO_PTR"},
+	'j': {"CK_SLOT_INFO_PTR"},
+	'k': {"CK_TOKEN_INFO_PTR"},
+	'e': {"CK_SESSION_INFO_PTR"},
+	'q': {"CK_MECHANISM_INFO_PTR"},
+}
+
+// InfoStructs are the fixed, pointer-free structures the out kinds i j k e q
+// fill: they cross as their raw bytes, whose size the generated C checks.
+var InfoStructs = map[byte]struct {
+	CType string
+	Size  int
+}{
+	'i': {"CK_INFO", 88},
+	'j': {"CK_SLOT_INFO", 112},
+	'k': {"CK_TOKEN_INFO", 208},
+	'e': {"CK_SESSION_INFO", 32},
+	'q': {"CK_MECHANISM_INFO", 24},
+}
+
+// NArgs is the number of C parameters of f.
+func (f Func) NArgs() int {
+	n := 0
+	for i := 0; i < len(f.Args); i++ {
+		n += len(CTypes[f.Args[i]])
+	}
+	return n
+}
+
+// MaxArgs bounds NArgs over the table; the shim's argument arrays use it.
+const MaxArgs = 8
+
+// ByID returns the function with the given ID.
+func ByID(id int) (Func, bool) {
+	if id < 0 || id >= len(Funcs) {
+		return Func{}, false
+	}
+	return Funcs[id], true
+}
+
+// Check validates the table: IDs in order, every kind known. Tests and the
+// generator call it.
+func Check() error {
+	for i, f := range Funcs {
+		if f.ID != i {
+			return fmt.Errorf("p11calls: %s has ID %d, want %d", f.Name, f.ID, i)
+		}
+		for j := 0; j < len(f.Args); j++ {
+			if _, ok := CTypes[f.Args[j]]; !ok {
+				return fmt.Errorf("p11calls: %s: unknown kind %q", f.Name, f.Args[j])
+			}
+		}
+		if f.NArgs() > MaxArgs {
+			return fmt.Errorf("p11calls: %s has %d C parameters, more than MaxArgs", f.Name, f.NArgs())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package wire
+
+// ProtocolVersion changes whenever the proxy and host would no longer
+// understand each other; the handshake refuses a mismatch.
+const ProtocolVersion = 1
+
+// Hello is the host's first frame on the control socket.
+type Hello struct {
+	Protocol int    `msgpack:"protocol"`
+	BuildID  string `msgpack:"build"`
+	Pid      int    `msgpack:"pid"`
+}
+
+// Control operations, the first value of every frame the proxy sends on the
+// control socket.
+const (
+	// OpOpen loads the vendor module: Open follows; the host replies OpenReply.
+	OpOpen = 1
+	// OpChannel hands the host a new call channel as SCM_RIGHTS; no reply.
+	OpChannel = 2
+)
+
+// Open asks the host to load a vendor module.
+type Open struct {
+	Module string `msgpack:"module"`
+}
+
+// OpenReply says whether the module loaded. Error is one line for the log.
+type OpenReply struct {
+	OK    bool   `msgpack:"ok"`
+	Error string `msgpack:"error"`
+}
+
+// Limits on what one message may carry.
+const (
+	// MaxChannelsPerHost bounds how many call channels one host serves.
+	MaxChannelsPerHost = 256
+	// MaxTemplate bounds an attribute template's length on the wire.
+	MaxTemplate = 1 << 16
+	// MaxNesting bounds nested attribute templates (CKA_WRAP_TEMPLATE, ...).
+	MaxNesting = 4
+)

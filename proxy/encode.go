@@ -1,0 +1,464 @@
+package main
+
+/*
+#include "../cshim/shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/p11isolate/p11isolate/internal/mechparams"
+	"github.com/p11isolate/p11isolate/internal/p11calls"
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+const (
+	attrSize = C.sizeof_CK_ATTRIBUTE
+	// unavailable is CK_UNAVAILABLE_INFORMATION.
+	unavailable = ^uint64(0)
+)
+
+func ulongAt(p uintptr) uint64           { return uint64(*(*C.CK_ULONG)(ptr(p))) }
+func setUlong(p uintptr, v uint64)       { *(*C.CK_ULONG)(ptr(p)) = C.CK_ULONG(v) }
+func bytesAt(p uintptr, n uint64) []byte { return unsafe.Slice((*byte)(ptr(p)), n) }
+
+func isNested(t uint64) bool {
+	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE
+}
+
+// nestedCount says whether an attribute's value crosses as a nested template
+// and how many attributes it holds: only the template-valued types, and only
+// when the length is a whole number of CK_ATTRIBUTEs.
+func nestedCount(t uint64, p unsafe.Pointer, n uint64) (uint64, bool) {
+	if !isNested(t) || p == nil || n%attrSize != 0 {
+		return 0, false
+	}
+	return n / attrSize, true
+}
+
+// Handle generations: the first host's handles pass unchanged; after a
+// restart, handles carry the host's generation in bits 48-63, so a handle of
+// a dead host is refused instead of naming some object of the new one.
+const genShift = 48
+
+func (h *host) toVendor(v uint64) (uint64, bool) {
+	if h.gen == 0 || v == 0 {
+		return v, h.gen == 0 || v == 0
+	}
+	if v>>genShift != h.gen {
+		return 0, false
+	}
+	return v & (1<<genShift - 1), true
+}
+
+func (h *host) toApp(v uint64) uint64 {
+	if h.gen == 0 || v == 0 || v>>genShift != 0 {
+		return v
+	}
+	return h.gen<<genShift | v
+}
+
+// encodeRequest encodes the call f(a...). bad is true when the proxy must
+// answer by itself with r: a handle of a dead host, or a mechanism parameter
+// the registry cannot carry.
+func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, bad bool) {
+	e := ch.enc
+	e.Reset()
+	e.Uint(uint64(f.ID))
+	ch.caps = ch.caps[:0]
+	ch.outMech = ch.outMech[:0]
+	afterMech := false
+	for i := 0; i < len(f.Args); i++ {
+		k := f.Args[i]
+		switch k {
+		case 'u', 'b', 'l':
+			e.Uint(uint64(a[0]))
+		case 's':
+			v, ok := h.toVendor(uint64(a[0]))
+			if !ok {
+				return C.CKR_SESSION_HANDLE_INVALID, true
+			}
+			e.Uint(v)
+		case 'o':
+			v, ok := h.toVendor(uint64(a[0]))
+			if !ok {
+				if afterMech {
+					return C.CKR_KEY_HANDLE_INVALID, true
+				}
+				return C.CKR_OBJECT_HANDLE_INVALID, true
+			}
+			e.Uint(v)
+		case 'y':
+			if a[0] == 0 {
+				e.Nil()
+				e.Uint(uint64(a[1]))
+			} else {
+				e.Bytes(bytesAt(a[0], uint64(a[1])))
+			}
+		case 'z':
+			if a[0] == 0 {
+				e.Nil()
+			} else {
+				e.Bytes(bytesAt(a[0], 32))
+			}
+		case 'x':
+			e.Bool(a[0] != 0)
+		case 'n':
+		case 'I':
+			ch.encodeInit(a[0])
+		case 'a':
+			if !ch.encodeTemplate(h, ptr(a[0]), uint64(a[1]), 0) {
+				return C.CKR_ATTRIBUTE_VALUE_INVALID, true
+			}
+		case 'm':
+			afterMech = true
+			if r, bad := ch.encodeMechanism(h, f, a[0]); bad {
+				return r, true
+			}
+		case 'Y':
+			if a[1] == 0 {
+				e.Nil()
+				ch.caps = append(ch.caps, 0)
+			} else {
+				c := ulongAt(a[1])
+				e.Uint(c)
+				ch.caps = append(ch.caps, c)
+			}
+			e.Bool(a[0] != 0)
+		case 'G':
+			e.Bool(a[0] != 0)
+			e.Uint(uint64(a[1]))
+		case 'A':
+			ch.encodeGetTemplate(ptr(a[0]), uint64(a[1]), 0)
+		case 'L', 'K':
+			e.Bool(a[0] != 0)
+			if a[1] == 0 {
+				e.Nil()
+				ch.caps = append(ch.caps, 0)
+			} else {
+				c := ulongAt(a[1])
+				e.Uint(c)
+				ch.caps = append(ch.caps, c)
+			}
+		case 'F':
+			e.Bool(a[0] != 0)
+			e.Uint(uint64(a[1]))
+			e.Bool(a[2] != 0)
+		default: // U P S O i j k e q: output pointers
+			e.Bool(a[0] != 0)
+		}
+		a = a[len(p11calls.CTypes[k]):]
+	}
+	if err := e.Err(); err != nil {
+		logs.printf("%s: encoding: %v", f.Name, err)
+		return C.CKR_GENERAL_ERROR, true
+	}
+	if e.Len() > wire.MaxFrame {
+		logs.printf("%s: the call carries %d bytes, more than the %d-byte frame cap", f.Name, e.Len(), wire.MaxFrame)
+		return C.CKR_DATA_LEN_RANGE, true
+	}
+	return C.CKR_OK, false
+}
+
+func (ch *channel) encodeInit(p uintptr) {
+	e := ch.enc
+	if p == 0 {
+		e.Nil()
+		return
+	}
+	// initialize() resolved what crosses; this is the replay of px.init.
+	args := (*C.CK_C_INITIALIZE_ARGS)(ptr(p))
+	e.ArrayLen(3)
+	e.Uint(uint64(args.flags))
+	var mask uint64
+	for i, set := range []bool{args.CreateMutex != nil, args.DestroyMutex != nil, args.LockMutex != nil, args.UnlockMutex != nil} {
+		if set {
+			mask |= 1 << i
+		}
+	}
+	e.Uint(mask)
+	if args.pReserved == nil {
+		e.Nil()
+	} else {
+		e.String(C.GoString((*C.char)(args.pReserved)))
+	}
+}
+
+// encodeTemplate encodes an input template. It returns false for a template
+// nested too deep to be anything but a mistake.
+func (ch *channel) encodeTemplate(h *host, p unsafe.Pointer, n uint64, depth int) bool {
+	e := ch.enc
+	if p == nil {
+		e.Nil()
+		e.Uint(n)
+		return true
+	}
+	if depth > wire.MaxNesting || n > wire.MaxTemplate {
+		return false
+	}
+	e.ArrayLen(int(n))
+	for _, at := range unsafe.Slice((*C.CK_ATTRIBUTE)(p), n) {
+		t := uint64(at._type)
+		e.Uint(t)
+		switch m, nested := nestedCount(t, at.pValue, uint64(at.ulValueLen)); {
+		case at.pValue == nil:
+			e.Nil()
+			e.Uint(uint64(at.ulValueLen))
+		case nested:
+			if !ch.encodeTemplate(h, at.pValue, m, depth+1) {
+				return false
+			}
+		default:
+			e.Bytes(unsafe.Slice((*byte)(at.pValue), at.ulValueLen))
+		}
+	}
+	return true
+}
+
+// encodeGetTemplate encodes a template to be filled: for each attribute its
+// type and either NULL with the length, the capacity, or a nested template.
+func (ch *channel) encodeGetTemplate(p unsafe.Pointer, n uint64, depth int) {
+	e := ch.enc
+	if p == nil || depth > wire.MaxNesting || n > wire.MaxTemplate {
+		e.Nil()
+		e.Uint(n)
+		return
+	}
+	e.ArrayLen(int(n))
+	for _, at := range unsafe.Slice((*C.CK_ATTRIBUTE)(p), n) {
+		t := uint64(at._type)
+		e.Uint(t)
+		switch m, nested := nestedCount(t, at.pValue, uint64(at.ulValueLen)); {
+		case at.pValue == nil:
+			e.Nil()
+			e.Uint(uint64(at.ulValueLen))
+		case nested:
+			ch.encodeGetTemplate(at.pValue, m, depth+1)
+		default:
+			e.Uint(uint64(at.ulValueLen))
+		}
+	}
+}
+
+func (ch *channel) encodeMechanism(h *host, f p11calls.Func, p uintptr) (rv, bool) {
+	e := ch.enc
+	if p == 0 {
+		e.Nil()
+		return C.CKR_OK, false
+	}
+	m := (*C.CK_MECHANISM)(ptr(p))
+	typ := uint64(m.mechanism)
+	e.Uint(typ)
+	if m.pParameter == nil {
+		e.Nil()
+		e.Uint(uint64(m.ulParameterLen))
+		ch.outMech = append(ch.outMech, false)
+		return C.CKR_OK, false
+	}
+	l, raw, ok := mechparams.Lookup(typ)
+	switch {
+	case !ok:
+		logs.printf("%s: mechanism 0x%x has a parameter p11isolate cannot carry yet: refusing it with CKR_MECHANISM_PARAM_INVALID", f.Name, typ)
+		return C.CKR_MECHANISM_PARAM_INVALID, true
+	case raw || uint64(m.ulParameterLen) != uint64(l.Size):
+		// Opaque bytes; or a structure of the wrong size, which the vendor
+		// will refuse as it would refuse it directly.
+		e.Bytes(unsafe.Slice((*byte)(m.pParameter), m.ulParameterLen))
+		ch.outMech = append(ch.outMech, false)
+	default:
+		if !mechparams.Encode(e, l, m.pParameter, h.toVendor) {
+			return C.CKR_KEY_HANDLE_INVALID, true
+		}
+		ch.outMech = append(ch.outMech, hasOut(l))
+	}
+	return C.CKR_OK, false
+}
+
+func hasOut(l *mechparams.Layout) bool {
+	for _, f := range l.Fields {
+		if f.Out {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeReply checks the reply to f(a...) and writes its outputs into the
+// application's memory. Every length and count is checked against what the
+// application declared before a byte is written; an error means the host
+// lied or broke, and nothing past a declared buffer was touched.
+func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byte) (rv, error) {
+	d := ch.dec
+	d.Reset(body)
+	r := d.Uint()
+	ok := r == C.CKR_OK
+	caps := ch.caps
+	mechs := ch.outMech
+	for i := 0; i < len(f.Args) && d.Ok(); i++ {
+		k := f.Args[i]
+		switch k {
+		case 'm':
+			out := mechs[0]
+			mechs = mechs[1:]
+			if out && a[0] != 0 {
+				m := (*C.CK_MECHANISM)(ptr(a[0]))
+				l, _, _ := mechparams.Lookup(uint64(m.mechanism))
+				mechparams.DecodeOut(d, l, m.pParameter)
+			}
+		case 'Y':
+			c := caps[0]
+			caps = caps[1:]
+			n := nilOrUint(d, a[1] != 0, "length")
+			if a[1] != 0 && d.Ok() {
+				setUlong(a[1], n)
+			}
+			if !d.IsNil() {
+				b := d.Bytes()
+				if a[0] == 0 || a[1] == 0 || !ok || uint64(len(b)) != n || n > c {
+					d.Fail("%d output bytes for a buffer of %d", len(b), c)
+					break
+				}
+				copy(bytesAt(a[0], n), b)
+			} else if a[0] != 0 && a[1] != 0 && ok {
+				d.Fail("no output bytes for a successful call")
+			}
+		case 'G':
+			if !d.IsNil() {
+				b := d.Bytes()
+				if a[0] == 0 || !ok || uint64(len(b)) != uint64(a[1]) {
+					d.Fail("%d random bytes for a request of %d", len(b), a[1])
+					break
+				}
+				copy(bytesAt(a[0], uint64(a[1])), b)
+			}
+		case 'A':
+			ch.decodeTemplate(ptr(a[0]), uint64(a[1]), 0)
+		case 'L', 'K', 'F':
+			var c uint64
+			countp := a[1]
+			if k == 'F' {
+				c, countp = uint64(a[1]), a[2]
+			} else {
+				c = caps[0]
+				caps = caps[1:]
+			}
+			n := nilOrUint(d, countp != 0, "count")
+			if countp != 0 && d.Ok() {
+				setUlong(countp, n)
+			}
+			if d.IsNil() {
+				if a[0] != 0 && countp != 0 && ok && n > 0 && n <= c {
+					d.Fail("no list for a successful call")
+				}
+				break
+			}
+			items := d.ArrayLen(wire.MaxFrame / 8)
+			if a[0] == 0 || !ok || uint64(items) != n || n > c {
+				d.Fail("a list of %d for room for %d", items, c)
+				break
+			}
+			list := unsafe.Slice((*C.CK_ULONG)(ptr(a[0])), n)
+			for j := range list {
+				v := d.Uint()
+				if k == 'F' {
+					v = h.toApp(v)
+				}
+				list[j] = C.CK_ULONG(v)
+			}
+		case 'U', 'P', 'S', 'O':
+			if d.IsNil() {
+				if a[0] != 0 && ok {
+					d.Fail("no value for a successful call")
+				}
+				break
+			}
+			v := d.Uint()
+			if a[0] == 0 || !ok {
+				d.Fail("a value for a NULL pointer or a failed call")
+				break
+			}
+			if k == 'S' || k == 'O' {
+				v = h.toApp(v)
+			}
+			setUlong(a[0], v)
+		case 'i', 'j', 'k', 'e', 'q':
+			if d.IsNil() {
+				if a[0] != 0 && ok {
+					d.Fail("no structure for a successful call")
+				}
+				break
+			}
+			b := d.Bytes()
+			size := p11calls.InfoStructs[k].Size
+			if a[0] == 0 || !ok || len(b) != size {
+				d.Fail("a %d-byte structure where %d fit", len(b), size)
+				break
+			}
+			copy(bytesAt(a[0], uint64(size)), b)
+		}
+		a = a[len(p11calls.CTypes[k]):]
+	}
+	if err := d.Finish(); err != nil {
+		return C.CKR_DEVICE_ERROR, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return r, nil
+}
+
+// nilOrUint reads an optional unsigned value that must be present exactly
+// when want is true.
+func nilOrUint(d *wire.Decoder, want bool, what string) uint64 {
+	if d.IsNil() {
+		if want {
+			d.Fail("missing %s", what)
+		}
+		return 0
+	}
+	v := d.Uint()
+	if !want {
+		d.Fail("a %s for a NULL pointer", what)
+	}
+	return v
+}
+
+// decodeTemplate writes each attribute's length and value back into the
+// application's template, checking every value against its buffer.
+func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int) {
+	d := ch.dec
+	if p == nil || depth > wire.MaxNesting || n > wire.MaxTemplate {
+		if !d.IsNil() {
+			d.Fail("a template where the application gave none")
+		}
+		return
+	}
+	if got := d.ArrayLen(wire.MaxTemplate); uint64(got) != n {
+		d.Fail("%d attributes for a template of %d", got, n)
+		return
+	}
+	for i := range unsafe.Slice((*C.CK_ATTRIBUTE)(p), n) {
+		at := &unsafe.Slice((*C.CK_ATTRIBUTE)(p), n)[i]
+		capacity := uint64(at.ulValueLen)
+		m, nested := nestedCount(uint64(at._type), at.pValue, capacity)
+		length := d.Uint()
+		switch {
+		case !d.Ok():
+			return
+		case d.IsNil():
+		case d.PeekArray():
+			if !nested {
+				d.Fail("a nested template for a plain attribute")
+				return
+			}
+			ch.decodeTemplate(at.pValue, m, depth+1)
+		default:
+			b := d.Bytes()
+			if at.pValue == nil || nested || uint64(len(b)) != length || length > capacity {
+				d.Fail("attribute 0x%x: %d bytes for a buffer of %d", uint64(at._type), len(b), capacity)
+				return
+			}
+			copy(unsafe.Slice((*byte)(at.pValue), length), b)
+		}
+		at.ulValueLen = C.CK_ULONG(length)
+	}
+}

@@ -1,0 +1,309 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "../cshim/shim.h"
+extern char **environ;
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/p11isolate/p11isolate/internal/config"
+	"github.com/p11isolate/p11isolate/internal/p11calls"
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+type rv = uint64
+
+// proxy is the library's state between C_Initialize and C_Finalize.
+type proxy struct {
+	mu          sync.Mutex // guards the fields below; never held across a call
+	initialized bool
+	finalizing  bool
+	cfg         *config.Config
+	env         []string
+	init        initArgs // the application's C_Initialize, replayed into each new host
+	host        *host
+	gen         uint64 // handle generation of the next host
+}
+
+// initArgs is what crosses of CK_C_INITIALIZE_ARGS.
+type initArgs struct {
+	null     bool
+	flags    uint64
+	mutexes  uint64 // bit i: the i-th mutex callback was non-NULL
+	reserved *string
+}
+
+var px proxy
+
+func (p *proxy) call(f p11calls.Func, a []uintptr) rv {
+	switch f.ID {
+	case p11calls.IDInitialize:
+		return p.initialize(a[0])
+	case p11calls.IDFinalize:
+		return p.finalize(a)
+	}
+	h, r := p.current()
+	if r != C.CKR_OK {
+		return r
+	}
+	return p.forward(h, f, a)
+}
+
+// current returns the running host, starting a fresh one if the last died.
+func (p *proxy) current() (*host, rv) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.initialized {
+		return nil, C.CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if p.host != nil && !p.host.dead.Load() {
+		return p.host, C.CKR_OK
+	}
+	h, r := p.startLocked()
+	if r != C.CKR_OK {
+		return nil, C.CKR_DEVICE_ERROR
+	}
+	return h, C.CKR_OK
+}
+
+// startLocked starts a host and replays the application's C_Initialize.
+func (p *proxy) startLocked() (*host, rv) {
+	gen := p.gen
+	p.gen = (p.gen + 1) % (1 << 16)
+	h, err := startHost(p.cfg, p.env, gen)
+	if err != nil {
+		var le *loadError
+		if errors.As(err, &le) {
+			logs.printf("%s (set module=/path/to/vendor.so, or P11ISOLATE_MODULE)", le.msg)
+		} else {
+			logs.printf("%v", err)
+		}
+		return nil, C.CKR_GENERAL_ERROR
+	}
+	var ia uintptr
+	var cargs C.CK_C_INITIALIZE_ARGS
+	var reserved *C.char
+	if !p.init.null {
+		cargs.flags = C.CK_FLAGS(p.init.flags)
+		// Only which callbacks were set crosses; any non-NULL value will do.
+		marker := C.CK_CREATEMUTEX(unsafe.Pointer(C.p11i_call))
+		if p.init.mutexes&1 != 0 {
+			cargs.CreateMutex = marker
+		}
+		if p.init.mutexes&2 != 0 {
+			cargs.DestroyMutex = C.CK_DESTROYMUTEX(unsafe.Pointer(C.p11i_call))
+		}
+		if p.init.mutexes&4 != 0 {
+			cargs.LockMutex = C.CK_LOCKMUTEX(unsafe.Pointer(C.p11i_call))
+		}
+		if p.init.mutexes&8 != 0 {
+			cargs.UnlockMutex = C.CK_UNLOCKMUTEX(unsafe.Pointer(C.p11i_call))
+		}
+		if p.init.reserved != nil {
+			reserved = C.CString(*p.init.reserved)
+			defer C.free(unsafe.Pointer(reserved))
+			cargs.pReserved = unsafe.Pointer(reserved)
+		}
+		ia = uintptr(unsafe.Pointer(&cargs))
+	}
+	r := p.forward(h, p11calls.Funcs[p11calls.IDInitialize], []uintptr{ia})
+	if r != C.CKR_OK {
+		if r != C.CKR_DEVICE_ERROR {
+			logs.printf("the vendor module %s returned %s from C_Initialize", p.cfg.Module, rvName(r))
+		}
+		h.kill()
+		return nil, r
+	}
+	p.host = h
+	return h, C.CKR_OK
+}
+
+func (p *proxy) initialize(argp uintptr) rv {
+	var init initArgs
+	var reserved *string
+	if argp == 0 {
+		init.null = true
+	} else {
+		args := (*C.CK_C_INITIALIZE_ARGS)(ptr(argp))
+		init.flags = uint64(args.flags)
+		for i, set := range []bool{args.CreateMutex != nil, args.DestroyMutex != nil, args.LockMutex != nil, args.UnlockMutex != nil} {
+			if set {
+				init.mutexes |= 1 << i
+			}
+		}
+		if args.pReserved != nil {
+			s := C.GoString((*C.char)(args.pReserved))
+			reserved = &s
+		}
+		if init.flags&C.CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0 {
+			// The host is a process with threads of its own: there is no
+			// way to honour this.
+			return C.CKR_NEED_TO_CREATE_THREADS
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.initialized {
+		return C.CKR_CRYPTOKI_ALREADY_INITIALIZED
+	}
+	env := environ()
+	cfg, err := config.Resolve(env, reserved)
+	if err != nil {
+		logs.printf("%v", err)
+		return C.CKR_GENERAL_ERROR
+	}
+	if err := logs.open(cfg.Log); err != nil {
+		logs.printf("%v", err)
+		return C.CKR_GENERAL_ERROR
+	}
+	if cfg.Module == "" {
+		logs.printf("no vendor module is configured: set P11ISOLATE_MODULE=/path/to/vendor.so (or module=... in C_Initialize's pReserved or the P11ISOLATE_CONFIG file)")
+		return C.CKR_GENERAL_ERROR
+	}
+	if st, err := os.Stat(cfg.Module); err != nil || st.IsDir() {
+		logs.printf("the vendor module %s (from %s) does not exist or is not a file: set module to the path of a PKCS#11 .so", cfg.Module, cfg.Source["module"])
+		return C.CKR_GENERAL_ERROR
+	}
+	init.reserved = cfg.VendorReserved
+	p.cfg, p.env, p.init = cfg, env, init
+	h, r := p.startLocked()
+	if r != C.CKR_OK {
+		return r
+	}
+	p.host = h
+	p.initialized = true
+	return C.CKR_OK
+}
+
+func (p *proxy) finalize(a []uintptr) rv {
+	p.mu.Lock()
+	if !p.initialized {
+		p.mu.Unlock()
+		return C.CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	h := p.host
+	p.mu.Unlock()
+
+	r := rv(C.CKR_OK)
+	if h != nil && !h.dead.Load() {
+		r = p.forward(h, p11calls.Funcs[p11calls.IDFinalize], a)
+		if r != C.CKR_OK && r != C.CKR_DEVICE_ERROR {
+			return r // e.g. CKR_ARGUMENTS_BAD: still initialized
+		}
+	}
+	p.mu.Lock()
+	p.initialized = false
+	p.host = nil
+	p.mu.Unlock()
+	if h != nil {
+		// Releases any caller still blocked in the host (C_WaitForSlotEvent):
+		// its channel sees the host go and it returns NOT_INITIALIZED.
+		h.kill()
+	}
+	return r
+}
+
+// forward makes one call through a pooled channel of h.
+func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
+	ch, err := h.get()
+	if err != nil {
+		logs.printf("%s: %v", f.Name, err)
+		return C.CKR_DEVICE_ERROR
+	}
+	r, bad := ch.encodeRequest(h, f, a)
+	if bad {
+		h.put(ch, true)
+		return r
+	}
+	timeout := h.timeoutFor(f)
+	if timeout != ch.timeout {
+		if err := wire.SetTimeout(ch.fd, timeout); err != nil {
+			h.put(ch, false)
+			logs.printf("%s: setting the deadline: %v", f.Name, err)
+			return C.CKR_DEVICE_ERROR
+		}
+		ch.timeout = timeout
+	}
+	if err := wire.WriteFrame(ch.fd, ch.enc.Frame()); err != nil {
+		return p.lost(h, ch, f, err)
+	}
+	body, err := ch.r.ReadFrame(ch.fd)
+	if err != nil {
+		return p.lost(h, ch, f, err)
+	}
+	r, err = ch.decodeReply(h, f, a, body)
+	if err != nil {
+		return p.lost(h, ch, f, err)
+	}
+	h.put(ch, true)
+	return r
+}
+
+// timeoutFor is the deadline of one call of f.
+func (h *host) timeoutFor(f p11calls.Func) time.Duration {
+	switch f.ID {
+	case p11calls.IDWaitForSlotEvent:
+		return 0 // it blocks by design; C_Finalize releases it
+	case p11calls.IDGenerateKey, p11calls.IDGenerateKeyPair:
+		return h.keygenTimeout
+	}
+	return h.timeout
+}
+
+// lost handles a call whose host died, hung or lied: the host is killed and
+// the call fails with CKR_DEVICE_ERROR (CKR_CRYPTOKI_NOT_INITIALIZED when
+// C_Finalize took the host away).
+func (p *proxy) lost(h *host, ch *channel, f p11calls.Func, err error) rv {
+	h.put(ch, false)
+	p.mu.Lock()
+	finalized := !p.initialized || p.host != h
+	p.mu.Unlock()
+	if h.dead.Load() && finalized && f.ID != p11calls.IDFinalize {
+		return C.CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if !h.dead.Load() {
+		switch {
+		case errors.Is(err, wire.ErrTimeout):
+			logs.printf("%s in %s (host pid %d) passed its deadline: killing the host; the next call starts a new one", f.Name, h.module, h.pid)
+		case errors.Is(err, wire.ErrClosed):
+			logs.printf("the host (pid %d) running %s died during %s%s; the next call starts a new one", h.pid, h.module, f.Name, h.exitStatus())
+		default:
+			logs.printf("the host (pid %d) running %s sent a bad reply to %s: %v; killing it", h.pid, h.module, f.Name, err)
+		}
+		h.fail()
+	}
+	return C.CKR_DEVICE_ERROR
+}
+
+// exitStatus describes how the host ended, if it has.
+func (h *host) exitStatus() string {
+	if !h.waitExit(200 * time.Millisecond) {
+		return ""
+	}
+	return h.status
+}
+
+func rvName(r rv) string { return fmt.Sprintf("0x%x", r) }
+
+// environ returns C's environment now, not Go's copy from load time: an
+// application's setenv before C_Initialize must count.
+func environ() []string {
+	var env []string
+	for p := C.environ; p != nil && *p != nil; p = (**C.char)(unsafe.Add(unsafe.Pointer(p), unsafe.Sizeof(p))) {
+		env = append(env, C.GoString(*p))
+	}
+	return env
+}
+
+// ptr turns an address of the application's memory into a pointer.
+func ptr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
