@@ -64,9 +64,10 @@ vet: $(HOST_BIN)
 unit: $(HOST_BIN)
 	$(GO) test ./...
 
-# Short fuzzing runs of the reply and request decoders (the seed corpus in
-# testdata/ always runs as part of `unit`).
+# Fuzzing runs of the reply decoder and the wire decoder; their seed corpora
+# run in every `make unit`.
 fuzz: $(HOST_BIN)
+	$(GO) test ./proxy -run '^$$' -fuzz FuzzReply -fuzztime 30s
 	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecoder -fuzztime 20s
 
 integration: $(LIB) $(FAULTMOD) $(DRIVER)

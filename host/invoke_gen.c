@@ -11,6 +11,16 @@ _Static_assert(sizeof(CK_TOKEN_INFO) == 208, "p11calls.InfoStructs size of CK_TO
 _Static_assert(sizeof(CK_SESSION_INFO) == 32, "p11calls.InfoStructs size of CK_SESSION_INFO");
 _Static_assert(sizeof(CK_MECHANISM_INFO) == 24, "p11calls.InfoStructs size of CK_MECHANISM_INFO");
 
+/* Parameter layouts of internal/mechparams that the header also defines. */
+_Static_assert(sizeof(struct ck_aes_cbc_encrypt_data_params) == 32, "mechparams layout CK_AES_CBC_ENCRYPT_DATA_PARAMS");
+_Static_assert(sizeof(struct ck_aes_ctr_params) == 24, "mechparams layout CK_AES_CTR_PARAMS");
+_Static_assert(sizeof(struct ck_des_cbc_encrypt_data_params) == 24, "mechparams layout CK_DES_CBC_ENCRYPT_DATA_PARAMS");
+_Static_assert(sizeof(struct ck_ecdh1_derive_params) == 40, "mechparams layout CK_ECDH1_DERIVE_PARAMS");
+_Static_assert(sizeof(struct ck_gcm_params) == 48, "mechparams layout CK_GCM_PARAMS");
+_Static_assert(sizeof(struct ck_key_derivation_string_data) == 16, "mechparams layout CK_KEY_DERIVATION_STRING_DATA");
+_Static_assert(sizeof(struct ck_rsa_pkcs_oaep_params) == 40, "mechparams layout CK_RSA_PKCS_OAEP_PARAMS");
+_Static_assert(sizeof(struct ck_rsa_pkcs_pss_params) == 24, "mechparams layout CK_RSA_PKCS_PSS_PARAMS");
+
 CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)
 {
 	switch (id) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/p11isolate/p11isolate/internal/mechparams"
 	"github.com/p11isolate/p11isolate/internal/p11calls"
 )
 
@@ -109,6 +110,19 @@ func versionScript() []byte {
 	return b.Bytes()
 }
 
+// headerStructs names the p11-kit header's structures for the registry's
+// layouts it defines, so the generated C checks the computed sizes.
+var headerStructs = map[string]string{
+	"CK_GCM_PARAMS":                  "struct ck_gcm_params",
+	"CK_AES_CTR_PARAMS":              "struct ck_aes_ctr_params",
+	"CK_RSA_PKCS_OAEP_PARAMS":        "struct ck_rsa_pkcs_oaep_params",
+	"CK_RSA_PKCS_PSS_PARAMS":         "struct ck_rsa_pkcs_pss_params",
+	"CK_ECDH1_DERIVE_PARAMS":         "struct ck_ecdh1_derive_params",
+	"CK_KEY_DERIVATION_STRING_DATA":  "struct ck_key_derivation_string_data",
+	"CK_DES_CBC_ENCRYPT_DATA_PARAMS": "struct ck_des_cbc_encrypt_data_params",
+	"CK_AES_CBC_ENCRYPT_DATA_PARAMS": "struct ck_aes_cbc_encrypt_data_params",
+}
+
 func hostInvoke() []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
@@ -117,6 +131,12 @@ func hostInvoke() []byte {
 	for _, k := range []byte("ijkeq") {
 		s := p11calls.InfoStructs[k]
 		fmt.Fprintf(&b, "_Static_assert(sizeof(%s) == %d, \"p11calls.InfoStructs size of %s\");\n", s.CType, s.Size, s.CType)
+	}
+	b.WriteString("\n/* Parameter layouts of internal/mechparams that the header also defines. */\n")
+	for _, l := range mechparams.Layouts() {
+		if c, ok := headerStructs[l.Name]; ok {
+			fmt.Fprintf(&b, "_Static_assert(sizeof(%s) == %d, \"mechparams layout %s\");\n", c, l.Size, l.Name)
+		}
 	}
 	b.WriteString("\nCK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)\n{\n")
 	b.WriteString("\tswitch (id) {\n")

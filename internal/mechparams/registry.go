@@ -9,7 +9,11 @@
 // header defines the structure.
 package mechparams
 
-import p11 "github.com/miekg/pkcs11"
+import (
+	"sort"
+
+	p11 "github.com/miekg/pkcs11"
+)
 
 // Kind is the type of one field of a parameter structure.
 type Kind uint8
@@ -175,4 +179,18 @@ func isRaw(mech uint64) bool {
 		}
 	}
 	return false
+}
+
+// Layouts returns every distinct layout in the registry, sorted by name.
+func Layouts() []*Layout {
+	seen := map[*Layout]bool{}
+	var out []*Layout
+	for _, l := range byMechanism {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
