@@ -257,10 +257,10 @@ func (c *call) template(depth int) (uintptr, uintptr) {
 	for i := 0; i < n && d.Ok(); i++ {
 		at := &attrs[i]
 		at._type = C.CK_ATTRIBUTE_TYPE(d.Uint())
-		switch code := c.peekArray(); {
+		switch {
 		case d.IsNil():
 			at.pValue, at.ulValueLen = nil, C.CK_ULONG(d.Uint())
-		case code:
+		case d.PeekArray():
 			if depth >= wire.MaxNesting {
 				d.Fail("templates nested too deep")
 				break
@@ -276,9 +276,6 @@ func (c *call) template(depth int) (uintptr, uintptr) {
 	}
 	return uintptr(p), uintptr(n)
 }
-
-// peekArray reports whether the next value is an array.
-func (c *call) peekArray() bool { return c.d.PeekArray() }
 
 // getTemplate decodes a template to be filled: nil and a count for NULL, or
 // an array of (type, value) where a value is nil and a length (NULL pValue),

@@ -89,31 +89,33 @@ func (p *proxy) startLocked() (*host, rv) {
 		}
 		return nil, C.CKR_GENERAL_ERROR
 	}
+	// The replayed arguments live in C memory: a uintptr into a Go stack
+	// would not survive the stack moving.
 	var ia uintptr
-	var cargs C.CK_C_INITIALIZE_ARGS
-	var reserved *C.char
 	if !p.init.null {
+		cargs := (*C.CK_C_INITIALIZE_ARGS)(C.calloc(1, C.sizeof_CK_C_INITIALIZE_ARGS))
+		defer C.free(unsafe.Pointer(cargs))
 		cargs.flags = C.CK_FLAGS(p.init.flags)
 		// Only which callbacks were set crosses; any non-NULL value will do.
-		marker := C.CK_CREATEMUTEX(unsafe.Pointer(C.p11i_call))
+		marker := unsafe.Pointer(C.p11i_call)
 		if p.init.mutexes&1 != 0 {
-			cargs.CreateMutex = marker
+			cargs.CreateMutex = C.CK_CREATEMUTEX(marker)
 		}
 		if p.init.mutexes&2 != 0 {
-			cargs.DestroyMutex = C.CK_DESTROYMUTEX(unsafe.Pointer(C.p11i_call))
+			cargs.DestroyMutex = C.CK_DESTROYMUTEX(marker)
 		}
 		if p.init.mutexes&4 != 0 {
-			cargs.LockMutex = C.CK_LOCKMUTEX(unsafe.Pointer(C.p11i_call))
+			cargs.LockMutex = C.CK_LOCKMUTEX(marker)
 		}
 		if p.init.mutexes&8 != 0 {
-			cargs.UnlockMutex = C.CK_UNLOCKMUTEX(unsafe.Pointer(C.p11i_call))
+			cargs.UnlockMutex = C.CK_UNLOCKMUTEX(marker)
 		}
 		if p.init.reserved != nil {
-			reserved = C.CString(*p.init.reserved)
+			reserved := C.CString(*p.init.reserved)
 			defer C.free(unsafe.Pointer(reserved))
 			cargs.pReserved = unsafe.Pointer(reserved)
 		}
-		ia = uintptr(unsafe.Pointer(&cargs))
+		ia = uintptr(unsafe.Pointer(cargs))
 	}
 	r := p.forward(h, p11calls.Funcs[p11calls.IDInitialize], []uintptr{ia})
 	if r != C.CKR_OK {

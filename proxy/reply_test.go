@@ -168,11 +168,26 @@ func TestLyingReplies(t *testing.T) {
 		scene int
 		reply []byte
 	}{
-		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(17); e.Bytes(make([]byte, 17)) })},     // longer than the buffer
-		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(3); e.Bytes(make([]byte, 5)) })},       // length disagrees
+		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(17); e.Bytes(make([]byte, 17)) })},        // longer than the buffer
+		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(3); e.Bytes(make([]byte, 5)) })},          // length disagrees
 		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(3); e.Bytes(make([]byte, 3)); e.Nil() })}, // trailing
-		{2, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(3); e.ArrayLen(3); e.Uint(1); e.Uint(2); e.Uint(3) })},
-		{3, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(4); e.ArrayLen(4); e.Uint(1); e.Uint(2); e.Uint(3); e.Uint(4) })},
+		{2, frame(func(e *wire.Encoder) {
+			e.Uint(0)
+			e.Uint(3)
+			e.ArrayLen(3)
+			e.Uint(1)
+			e.Uint(2)
+			e.Uint(3)
+		})},
+		{3, frame(func(e *wire.Encoder) {
+			e.Uint(0)
+			e.Uint(4)
+			e.ArrayLen(4)
+			e.Uint(1)
+			e.Uint(2)
+			e.Uint(3)
+			e.Uint(4)
+		})},
 		{4, frame(func(e *wire.Encoder) { e.Uint(0); e.Bytes(make([]byte, 209)) })},
 		{1, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(3); e.Uint(9); e.Bytes(make([]byte, 9)) })},
 	}
