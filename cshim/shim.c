@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "shim.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -90,3 +91,29 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) __attribute__((alias("p11
 /* The generated C_* functions and the function list, in this translation
  * unit so they can point at the static C_GetFunctionList above. */
 #include "functions_gen.inc"
+
+/* p11i_log_write writes a log line without ever raising SIGPIPE in the
+ * application: SIGPIPE is blocked on this thread for the write, and one it
+ * raised is taken off the pending set before the mask is restored. */
+void p11i_log_write(int fd, const char *buf, size_t len)
+{
+	sigset_t pipe, old;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (errno == EPIPE && !sigismember(&old, SIGPIPE))
+				sigtimedwait(&pipe, NULL, &zero);
+			break;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}

@@ -26,4 +26,6 @@ int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
 	       char *const argv[], char *const envp[], int *pidfd, int *err);
 int p11i_self_dir(char *buf, size_t len);
 
+void p11i_log_write(int fd, const char *buf, size_t len);
+
 #endif

@@ -1,6 +1,14 @@
 package main
 
+/*
+#include <stdlib.h>
+#include "../cshim/shim.h"
+*/
+import "C"
+
 import (
+	"unsafe"
+
 	"bufio"
 	"fmt"
 	"os"
@@ -41,7 +49,9 @@ func (l *logger) printf(format string, args ...any) {
 	line := "p11isolate: " + fmt.Sprintf(format, args...) + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	unix.Write(l.fd, []byte(line))
+	cs := C.CString(line)
+	defer C.free(unsafe.Pointer(cs))
+	C.p11i_log_write(C.int(l.fd), cs, C.size_t(len(line)))
 }
 
 // relay copies the host's stderr, line by line, into the log.

@@ -32,7 +32,17 @@ type proxy struct {
 	init        initArgs // the application's C_Initialize, replayed into each new host
 	host        *host
 	gen         uint64 // handle generation of the next host
+
+	// Restarts back off while the vendor keeps dying at start: no fork
+	// storm from an application that retries in a loop.
+	backoff   time.Duration
+	nextStart time.Time
 }
+
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
 
 // initArgs is what crosses of CK_C_INITIALIZE_ARGS.
 type initArgs struct {
@@ -68,10 +78,17 @@ func (p *proxy) current() (*host, rv) {
 	if p.host != nil && !p.host.dead.Load() {
 		return p.host, C.CKR_OK
 	}
-	h, r := p.startLocked()
-	if r != C.CKR_OK {
+	if time.Now().Before(p.nextStart) {
 		return nil, C.CKR_DEVICE_ERROR
 	}
+	h, r := p.startLocked()
+	if r != C.CKR_OK {
+		p.backoff = min(max(2*p.backoff, minBackoff), maxBackoff)
+		p.nextStart = time.Now().Add(p.backoff)
+		logs.printf("starting a new host for %s failed; the next attempt waits %v", p.cfg.Module, p.backoff)
+		return nil, C.CKR_DEVICE_ERROR
+	}
+	p.backoff = 0
 	return h, C.CKR_OK
 }
 
@@ -178,6 +195,7 @@ func (p *proxy) initialize(argp uintptr) rv {
 	}
 	init.reserved = cfg.VendorReserved
 	p.cfg, p.env, p.init = cfg, env, init
+	p.backoff, p.nextStart = 0, time.Time{}
 	h, r := p.startLocked()
 	if r != C.CKR_OK {
 		return r
