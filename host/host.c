@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,4 +103,20 @@ void p11h_init_args(CK_C_INITIALIZE_ARGS *a, unsigned mask, CK_FLAGS flags, char
 		a->UnlockMutex = p11h_unlock_mutex;
 	a->flags = flags;
 	a->pReserved = reserved;
+}
+
+/* The vendor's crashes must end the host by the signal itself, so the proxy
+ * can report "killed by SIGSEGV" and nothing of the vendor's registers or
+ * stack is printed. The Go runtime would catch these signals, print a
+ * traceback and exit with status 2; the host has no use for them (a fault
+ * in its own Go code should end it just the same). */
+void p11h_default_fault_signals(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &dfl, NULL);
 }

@@ -27,4 +27,7 @@ CK_RV p11h_unlock_mutex(CK_VOID_PTR m);
 /* p11h_init_args fills a CK_C_INITIALIZE_ARGS like the application's: the
  * mutex callbacks it set (bit i of mask for the i-th) become the host's own. */
 void p11h_init_args(CK_C_INITIALIZE_ARGS *a, unsigned mask, CK_FLAGS flags, char *reserved);
+
+/* p11h_default_fault_signals gives fault signals back to the kernel. */
+void p11h_default_fault_signals(void);
 #endif

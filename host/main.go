@@ -10,7 +10,7 @@
 package main
 
 /*
-#cgo CFLAGS: -I/usr/include/p11-kit-1 -Wall -Wextra -Werror
+#cgo CFLAGS: -I/usr/include/p11-kit-1 -Wall -Wextra -Werror -Wno-unused-parameter
 #cgo LDFLAGS: -ldl
 #include <stdlib.h>
 #include "host.h"
@@ -50,6 +50,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "p11isolate-host is started by libp11isolate.so; it takes no arguments")
 		os.Exit(2)
 	}
+	C.p11h_default_fault_signals()
 	ctl := C.P11H_CONTROL_FD
 	e := wire.NewEncoder()
 	e.Value(wire.Hello{Protocol: wire.ProtocolVersion, BuildID: buildID, Pid: os.Getpid()})

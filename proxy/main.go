@@ -9,7 +9,7 @@
 package main
 
 /*
-#cgo CFLAGS: -I/usr/include/p11-kit-1 -Wall -Wextra -Werror
+#cgo CFLAGS: -I/usr/include/p11-kit-1 -Wall -Wextra -Werror -Wno-unused-parameter
 #cgo LDFLAGS: -ldl
 #include "../cshim/shim.h"
 */
