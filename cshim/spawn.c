@@ -79,6 +79,10 @@ static void p11i_child(int exe_fd, int ctl_fd, int log_fd, int null_fd,
 	}
 	sigemptyset(&none);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+	/* The host leads a process group of its own: whatever the vendor
+	 * forks can be killed with it, and the terminal's ^C reaches only the
+	 * application, which then closes the channel. */
+	syscall(SYS_setpgid, 0, 0);
 
 	exe_fd = p11i_high(exe_fd);
 	ctl_fd = p11i_high(ctl_fd);

@@ -40,8 +40,24 @@ var vendor struct {
 	path string
 }
 
+// exitGroup ends the host and every process the vendor started: they share
+// the process group the host leads.
+func exitGroup() {
+	killGroup()
+	os.Exit(0)
+}
+
+// killGroup kills the host's process group, but only when the host leads it:
+// otherwise the group is the application's.
+func killGroup() {
+	if unix.Getpgrp() == os.Getpid() {
+		unix.Kill(0, unix.SIGKILL)
+	}
+}
+
 func fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "p11isolate-host[%d]: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
+	killGroup()
 	os.Exit(2)
 }
 
@@ -62,8 +78,10 @@ func main() {
 	for {
 		body, fd, err := r.ReadFrameFD(ctl)
 		if err == wire.ErrClosed {
-			// The proxy finalized, or the application is gone.
-			os.Exit(0)
+			// The proxy finalized, or the application is gone: take the
+			// vendor's own child processes along (the host leads their
+			// process group).
+			exitGroup()
 		}
 		if err != nil {
 			fatal("control channel: %v", err)
@@ -77,7 +95,7 @@ func main() {
 				fatal("open request: %v", err)
 			}
 			e.Reset()
-			e.Value(open(req.Module))
+			e.Value(open(req))
 			if err := wire.WriteFrame(ctl, e.Frame()); err != nil {
 				fatal("control channel: %v", err)
 			}
@@ -92,7 +110,8 @@ func main() {
 	}
 }
 
-func open(path string) wire.OpenReply {
+func open(req wire.Open) wire.OpenReply {
+	path := req.Module
 	vendor.Lock()
 	defer vendor.Unlock()
 	if vendor.list != nil {
@@ -100,6 +119,12 @@ func open(path string) wire.OpenReply {
 			return wire.OpenReply{OK: true}
 		}
 		return wire.OpenReply{Error: "a host serves one module; this one already loaded " + vendor.path}
+	}
+	if req.MemoryLimit > 0 {
+		lim := unix.Rlimit{Cur: req.MemoryLimit, Max: req.MemoryLimit}
+		if err := unix.Setrlimit(unix.RLIMIT_DATA, &lim); err != nil {
+			return wire.OpenReply{Error: fmt.Sprintf("cannot set the host's memory limit: %v", err)}
+		}
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))

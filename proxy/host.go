@@ -54,6 +54,7 @@ type host struct {
 	module string
 
 	timeout, keygenTimeout time.Duration
+	memoryLimit            uint64
 
 	ctlMu sync.Mutex
 	dead  atomic.Bool
@@ -121,7 +122,7 @@ func startHost(cfg *config.Config, env []string, gen uint64) (*host, error) {
 		return nil, fmt.Errorf("cannot start the host: clone3: %w", unix.Errno(errno))
 	}
 	h := &host{pid: int(pid), pidfd: int(pidfd), ctl: pair[0], gen: gen, module: module,
-		timeout: cfg.Timeout, keygenTimeout: cfg.KeygenTimeout}
+		timeout: cfg.Timeout, keygenTimeout: cfg.KeygenTimeout, memoryLimit: cfg.MemoryLimit}
 	C.p11i_fd_register(C.int(h.ctl))
 	go logs.relay(logR, h.pid)
 
@@ -210,7 +211,7 @@ func (h *host) handshake(module string) error {
 	}
 	e := wire.NewEncoder()
 	e.Uint(wire.OpOpen)
-	e.Value(wire.Open{Module: module})
+	e.Value(wire.Open{Module: module, MemoryLimit: h.memoryLimit})
 	if err := wire.WriteFrame(h.ctl, e.Frame()); err != nil {
 		return fmt.Errorf("host handshake: %w", err)
 	}
@@ -305,6 +306,8 @@ func (h *host) kill() {
 			unix.PidfdSendSignal(h.pidfd, unix.SIGKILL, nil, 0)
 			h.waitExit(killGrace)
 		}
+		// Whatever the vendor forked is in the host's process group.
+		unix.Kill(-h.pid, unix.SIGKILL)
 		unix.Close(h.pidfd)
 	})
 }

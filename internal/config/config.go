@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +31,7 @@ var Settings = []Setting{
 	{"log", "stderr", "where log lines go: stderr, or a file path (appended to)"},
 	{"vendor_reserved", "", "string passed to the vendor's C_Initialize as pReserved (NSS softokn takes its configuration this way)"},
 	{"host", "", "path of a host binary to run instead of the embedded one (it must match the build's hash)"},
+	{"memory_limit", "1G", "the host's memory limit (RLIMIT_DATA); a runaway vendor allocation ends the host, never the application; K, M, G suffixes; 0 disables"},
 }
 
 // Config holds resolved settings.
@@ -40,6 +42,7 @@ type Config struct {
 	Log            string
 	VendorReserved *string // nil: pass NULL
 	Host           string
+	MemoryLimit    uint64 // bytes; 0: none
 	// Source tells, per setting name, where the value came from (for logs).
 	Source map[string]string
 }
@@ -114,6 +117,9 @@ func Resolve(environ []string, reserved *string) (*Config, error) {
 	if c.KeygenTimeout, err = duration(values, source, "keygen_timeout"); err != nil {
 		return nil, err
 	}
+	if c.MemoryLimit, err = size(values, source, "memory_limit"); err != nil {
+		return nil, err
+	}
 	if source["vendor_reserved"] != "default" {
 		v := values["vendor_reserved"]
 		c.VendorReserved = &v
@@ -135,6 +141,26 @@ func duration(values, source map[string]string, name string) (time.Duration, err
 		return 0, fmt.Errorf("setting %s=%q (from %s) is not a duration: write it like 5s, 500ms or 2m, or 0 to disable", name, v, source[name])
 	}
 	return d, nil
+}
+
+func size(values, source map[string]string, name string) (uint64, error) {
+	v := strings.TrimSpace(values[name])
+	mult := uint64(1)
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 'K', 'k':
+			mult, v = 1<<10, v[:n-1]
+		case 'M', 'm':
+			mult, v = 1<<20, v[:n-1]
+		case 'G', 'g':
+			mult, v = 1<<30, v[:n-1]
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > (1<<63)/mult {
+		return 0, fmt.Errorf("setting %s=%q (from %s) is not a size: write it like 512M or 2G, or 0 for no limit", name, values[name], source[name])
+	}
+	return n * mult, nil
 }
 
 func readFile(path string, set func(name, value, from string)) error {

@@ -23,6 +23,9 @@ const (
 // Open asks the host to load a vendor module.
 type Open struct {
 	Module string `msgpack:"module"`
+	// MemoryLimit caps the host's data segment (RLIMIT_DATA) in bytes
+	// before the module loads; 0 means no limit.
+	MemoryLimit uint64 `msgpack:"memory_limit"`
 }
 
 // OpenReply says whether the module loaded. Error is one line for the log.
