@@ -75,6 +75,9 @@ func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) er
 	if list != nil {
 		rv = C.p11h_invoke(list, C.int(id), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
 	}
+	if f.CarriesSecret() {
+		clear(body) // the PIN crossed in this frame
+	}
 	e.Uint(uint64(rv))
 	for i := range c.outs {
 		c.encodeOut(e, &c.outs[i], rv)

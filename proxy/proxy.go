@@ -254,7 +254,11 @@ func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
 		}
 		ch.timeout = timeout
 	}
-	if err := wire.WriteFrame(ch.fd, ch.enc.Frame()); err != nil {
+	err = wire.WriteFrame(ch.fd, ch.enc.Frame())
+	if f.CarriesSecret() {
+		ch.enc.Wipe()
+	}
+	if err != nil {
 		return p.lost(h, ch, f, err)
 	}
 	body, err := ch.r.ReadFrame(ch.fd)

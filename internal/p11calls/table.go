@@ -139,6 +139,16 @@ const (
 	IDWaitForSlotEvent = 67
 )
 
+// CarriesSecret reports whether f's arguments include a PIN, so the buffers
+// that held its request are wiped after use.
+func (f Func) CarriesSecret() bool {
+	switch f.Name {
+	case "C_InitToken", "C_InitPIN", "C_SetPIN", "C_Login":
+		return true
+	}
+	return false
+}
+
 // CTypes gives, for each kind, the C types of the parameters it stands for.
 var CTypes = map[byte][]string{
 	'u': {"CK_ULONG"},

@@ -79,6 +79,10 @@ func (e *Encoder) ArrayLen(n int) { e.keep(e.enc.EncodeArrayLen(n)) }
 // Value encodes v with msgpack's reflection (for control messages only).
 func (e *Encoder) Value(v any) { e.keep(e.enc.Encode(v)) }
 
+// Wipe zeroes the encoded bytes: frames that carried a PIN do not linger in
+// the pooled buffer.
+func (e *Encoder) Wipe() { clear(e.buf) }
+
 // Err is the first error met while encoding.
 func (e *Encoder) Err() error { return e.err }
 
