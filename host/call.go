@@ -212,18 +212,19 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		nonNull := d.Bool()
 		o.cap = d.Uint()
 		if nonNull {
-			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap/ulongSize), 1) * ulongSize)))
+			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap), 1) * ulongSize)))
 		}
-		if d.Bool() {
-			o.n = c.ulong(0)
+		if !d.IsNil() {
+			o.n = c.ulong(d.Uint())
 		}
 		a[0], a[1], a[2] = o.p, uintptr(o.cap), o.n
 		c.outs = append(c.outs, o)
 		return 3
 	case 'U', 'P', 'S', 'O':
 		o := out{kind: k}
-		if d.Bool() {
-			o.p = c.ulong(0)
+		if !d.IsNil() {
+			o.cap = d.Uint() // the application's value before the call
+			o.p = c.ulong(o.cap)
 		}
 		a[0] = o.p
 		c.outs = append(c.outs, o)
@@ -394,11 +395,7 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
 			count = ulongAt(o.n)
 			e.Uint(count)
 		}
-		limit := clamp(o.cap)
-		if o.kind == 'F' {
-			limit = o.cap
-		}
-		if o.p != 0 && o.n != 0 && ok && count <= limit {
+		if o.p != 0 && o.n != 0 && ok && count <= clamp(o.cap) {
 			e.ArrayLen(int(count))
 			for _, v := range unsafe.Slice((*C.CK_ULONG)(ptr(o.p)), count) {
 				e.Uint(uint64(v))
@@ -407,7 +404,7 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
 			e.Nil()
 		}
 	case 'U', 'P', 'S', 'O':
-		if o.p != 0 && ok {
+		if o.p != 0 && ulongAt(o.p) != o.cap {
 			e.Uint(ulongAt(o.p))
 		} else {
 			e.Nil()

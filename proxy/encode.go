@@ -145,8 +145,10 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 		case 'F':
 			e.Bool(a[0] != 0)
 			e.Uint(uint64(a[1]))
-			e.Bool(a[2] != 0)
-		default: // U P S O i j k e q: output pointers
+			ch.encodeOutUlong(a[2])
+		case 'U', 'P', 'S', 'O':
+			ch.encodeOutUlong(a[0])
+		default: // i j k e q: output structures
 			e.Bool(a[0] != 0)
 		}
 		a = a[len(p11calls.CTypes[k]):]
@@ -160,6 +162,17 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 		return C.CKR_DATA_LEN_RANGE, true
 	}
 	return C.CKR_OK, false
+}
+
+// encodeOutUlong sends an output CK_ULONG's current value, so the vendor
+// starts from what the application's variable holds and a call that leaves
+// it alone leaves it alone through the proxy too.
+func (ch *channel) encodeOutUlong(p uintptr) {
+	if p == 0 {
+		ch.enc.Nil()
+	} else {
+		ch.enc.Uint(ulongAt(p))
+	}
 }
 
 func (ch *channel) encodeInit(p uintptr) {
@@ -368,15 +381,13 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 				list[j] = C.CK_ULONG(v)
 			}
 		case 'U', 'P', 'S', 'O':
+			// nil: the vendor left the variable as it was.
 			if d.IsNil() {
-				if a[0] != 0 && ok {
-					d.Fail("no value for a successful call")
-				}
 				break
 			}
 			v := d.Uint()
-			if a[0] == 0 || !ok {
-				d.Fail("a value for a NULL pointer or a failed call")
+			if a[0] == 0 {
+				d.Fail("a value for a NULL pointer")
 				break
 			}
 			if k == 'S' || k == 'O' {

@@ -56,9 +56,10 @@ type host struct {
 	timeout, keygenTimeout time.Duration
 	memoryLimit            uint64
 
-	ctlMu sync.Mutex
-	dead  atomic.Bool
-	once  sync.Once
+	ctlMu   sync.Mutex
+	dead    atomic.Bool
+	retired atomic.Bool // C_Finalize took this host away
+	once    sync.Once
 
 	mu    sync.Mutex
 	idle  []*channel
@@ -94,7 +95,12 @@ func startHost(cfg *config.Config, env []string, gen uint64) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
-	defer unix.Close(pair[1])
+	hostEnd := pair[1]
+	defer func() {
+		if hostEnd >= 0 {
+			unix.Close(hostEnd)
+		}
+	}()
 	logR, logW, err := os.Pipe()
 	if err != nil {
 		unix.Close(pair[0])
@@ -114,8 +120,13 @@ func startHost(cfg *config.Config, env []string, gen uint64) (*host, error) {
 	envp := cStrings(env)
 	defer freeCStrings(envp)
 	var pidfd, errno C.int
-	pid := C.p11i_spawn(C.int(exe), C.int(pair[1]), C.int(logW.Fd()), C.int(null),
+	pid := C.p11i_spawn(C.int(exe), C.int(hostEnd), C.int(logW.Fd()), C.int(null),
 		&argv[0], &envp[0], &pidfd, &errno)
+	// Only the host may hold its ends: the host's death must read as EOF
+	// on the control channel and on its stderr right away.
+	unix.Close(hostEnd)
+	hostEnd = -1
+	logW.Close()
 	if pid < 0 {
 		unix.Close(pair[0])
 		logR.Close()

@@ -228,6 +228,7 @@ func (p *proxy) finalize(a []uintptr) rv {
 	if h != nil {
 		// Releases any caller still blocked in the host (C_WaitForSlotEvent):
 		// its channel sees the host go and it returns NOT_INITIALIZED.
+		h.retired.Store(true)
 		h.kill()
 	}
 	return r
@@ -289,10 +290,9 @@ func (h *host) timeoutFor(f p11calls.Func) time.Duration {
 // C_Finalize took the host away).
 func (p *proxy) lost(h *host, ch *channel, f p11calls.Func, err error) rv {
 	h.put(ch, false)
-	p.mu.Lock()
-	finalized := !p.initialized || p.host != h
-	p.mu.Unlock()
-	if h.dead.Load() && finalized && f.ID != p11calls.IDFinalize {
+	// No p.mu here: lost runs inside C_Initialize and restarts, which
+	// hold it.
+	if h.retired.Load() && f.ID != p11calls.IDFinalize {
 		return C.CKR_CRYPTOKI_NOT_INITIALIZED
 	}
 	if !h.dead.Load() {

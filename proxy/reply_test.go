@@ -87,6 +87,8 @@ func scenes() []*scene {
 
 	s = mk("C_GenerateKeyPair")
 	putUlong(s.arena[1024:], 0x1040) // CKM_EC_KEY_PAIR_GEN, no parameter
+	putUlong(s.arena[1032:], 0)
+	putUlong(s.arena[1040:], 0)
 	s.args = []uintptr{1, s.at(1024), 0, 0, 0, 0, s.own(64, 8), s.own(72, 8)}
 	out = append(out, s)
 	return out
