@@ -404,7 +404,9 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
 			e.Nil()
 		}
 	case 'U', 'P', 'S', 'O':
-		if o.p != 0 && ulongAt(o.p) != o.cap {
+		// A failed call that left the variable alone sends nil; otherwise the
+		// value goes back (it may need remapping even when it looks the same).
+		if o.p != 0 && (ok || ulongAt(o.p) != o.cap) {
 			e.Uint(ulongAt(o.p))
 		} else {
 			e.Nil()
