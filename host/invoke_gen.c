@@ -18,8 +18,12 @@ _Static_assert(sizeof(struct ck_des_cbc_encrypt_data_params) == 24, "mechparams 
 _Static_assert(sizeof(struct ck_ecdh1_derive_params) == 40, "mechparams layout CK_ECDH1_DERIVE_PARAMS");
 _Static_assert(sizeof(struct ck_gcm_params) == 48, "mechparams layout CK_GCM_PARAMS");
 _Static_assert(sizeof(struct ck_key_derivation_string_data) == 16, "mechparams layout CK_KEY_DERIVATION_STRING_DATA");
+_Static_assert(sizeof(CK_MECHANISM) == 24, "mechparams layout CK_MECHANISM");
+_Static_assert(sizeof(CK_OTP_PARAM) == 24, "mechparams layout CK_OTP_PARAM");
+_Static_assert(sizeof(CK_OTP_PARAMS) == 16, "mechparams layout CK_OTP_PARAMS");
 _Static_assert(sizeof(struct ck_rsa_pkcs_oaep_params) == 40, "mechparams layout CK_RSA_PKCS_OAEP_PARAMS");
 _Static_assert(sizeof(struct ck_rsa_pkcs_pss_params) == 24, "mechparams layout CK_RSA_PKCS_PSS_PARAMS");
+_Static_assert(sizeof(CK_VERSION) == 2, "mechparams layout CK_VERSION");
 
 CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)
 {

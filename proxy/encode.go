@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -281,8 +282,12 @@ func (ch *channel) encodeMechanism(h *host, f p11calls.Func, p uintptr) (rv, boo
 		e.Bytes(unsafe.Slice((*byte)(m.pParameter), m.ulParameterLen))
 		ch.outMech = append(ch.outMech, false)
 	default:
-		if !mechparams.Encode(e, l, m.pParameter, h.toVendor) {
+		switch err := mechparams.Encode(e, l, m.pParameter, h.toVendor); {
+		case errors.Is(err, mechparams.ErrHandle):
 			return C.CKR_KEY_HANDLE_INVALID, true
+		case err != nil:
+			logs.printf("%s: the parameter of mechanism 0x%x cannot be carried (%v): refusing it with CKR_MECHANISM_PARAM_INVALID", f.Name, typ, err)
+			return C.CKR_MECHANISM_PARAM_INVALID, true
 		}
 		ch.outMech = append(ch.outMech, hasOut(l))
 	}
@@ -318,7 +323,7 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 			if out && a[0] != 0 {
 				m := (*C.CK_MECHANISM)(ptr(a[0]))
 				l, _, _ := mechparams.Lookup(uint64(m.mechanism))
-				mechparams.DecodeOut(d, l, m.pParameter)
+				mechparams.DecodeOut(d, l, m.pParameter, h.toApp)
 			}
 		case 'Y':
 			c := caps[0]

@@ -121,6 +121,12 @@ var headerStructs = map[string]string{
 	"CK_KEY_DERIVATION_STRING_DATA":  "struct ck_key_derivation_string_data",
 	"CK_DES_CBC_ENCRYPT_DATA_PARAMS": "struct ck_des_cbc_encrypt_data_params",
 	"CK_AES_CBC_ENCRYPT_DATA_PARAMS": "struct ck_aes_cbc_encrypt_data_params",
+	// The header renames these structures' tags in its default (compat)
+	// mode, so the checks use their typedefs.
+	"CK_VERSION":    "CK_VERSION",
+	"CK_MECHANISM":  "CK_MECHANISM",
+	"CK_OTP_PARAM":  "CK_OTP_PARAM",
+	"CK_OTP_PARAMS": "CK_OTP_PARAMS",
 }
 
 func hostInvoke() []byte {
