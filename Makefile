@@ -17,7 +17,7 @@ SOURCES  := $(shell find proxy host cshim internal cmd -name '*.go' -o -name '*.
 BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 openssl \
+APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 openssl libnss3-tools default-jdk-headless \
 	libengine-pkcs11-openssl gnutls-bin
 
 .PHONY: all deps demo test unit integration vet fuzz install clean generate

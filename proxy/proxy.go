@@ -163,11 +163,11 @@ func (p *proxy) initialize(argp uintptr) rv {
 			s := C.GoString((*C.char)(args.pReserved))
 			reserved = &s
 		}
-		if init.flags&C.CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0 {
-			// The host is a process with threads of its own: there is no
-			// way to honour this.
-			return C.CKR_NEED_TO_CREATE_THREADS
-		}
+		// CKF_LIBRARY_CANT_CREATE_OS_THREADS crosses like every other flag
+		// and the vendor answers it. The application's threads create no
+		// threads in the proxy: its own exist from load time, and the
+		// host is a separate process. (GnuTLS and NSS always pass the flag;
+		// refusing it would lock GnuTLS out and serialize NSS.)
 	}
 
 	p.mu.Lock()
