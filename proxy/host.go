@@ -56,6 +56,7 @@ type host struct {
 	timeout, keygenTimeout time.Duration
 	memoryLimit            uint64
 
+	pidMu   sync.Mutex // guards pidfd's closing against signals through it
 	ctlMu   sync.Mutex
 	dead    atomic.Bool
 	retired atomic.Bool // C_Finalize took this host away
@@ -314,32 +315,48 @@ func (h *host) kill() {
 		h.mu.Unlock()
 		closeChannelFD(h.ctl)
 		if !h.waitExit(killGrace) {
-			unix.PidfdSendSignal(h.pidfd, unix.SIGKILL, nil, 0)
+			h.signal(unix.SIGKILL)
 			h.waitExit(killGrace)
 		}
-		// Whatever the vendor forked is in the host's process group.
+		// Whatever the vendor forked is in the host's process group. The
+		// host is not reaped yet, so its pid (the group's id) cannot have
+		// been reused.
 		unix.Kill(-h.pid, unix.SIGKILL)
+		h.reap()
+		h.pidMu.Lock()
 		unix.Close(h.pidfd)
+		h.pidfd = -1
+		h.pidMu.Unlock()
 	})
 }
 
-// fail kills a host that misbehaved; the caller logs why.
-func (h *host) fail() {
-	h.dead.Store(true)
-	unix.PidfdSendSignal(h.pidfd, unix.SIGKILL, nil, 0)
-	go h.kill()
+// signal sends sig through the pidfd while it is open: once closed, its
+// number may already name another process's pidfd.
+func (h *host) signal(sig unix.Signal) {
+	h.pidMu.Lock()
+	defer h.pidMu.Unlock()
+	if h.pidfd >= 0 {
+		unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
+	}
 }
 
-// waitExit waits up to d for the host to exit, reaps it and records how it
-// ended. The application's own SIGCHLD handling may have reaped it first;
-// the pidfd still says it is gone.
+// waitExit waits up to d for the host to exit and records how it ended,
+// leaving it unreaped (a zombie keeps its pid from being reused). The
+// application's own SIGCHLD handling may have reaped it first; the pidfd
+// still says it is gone.
 func (h *host) waitExit(d time.Duration) bool {
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	if h.exited {
 		return true
 	}
-	fds := []unix.PollFd{{Fd: int32(h.pidfd), Events: unix.POLLIN}}
+	h.pidMu.Lock()
+	pidfd := h.pidfd
+	h.pidMu.Unlock()
+	if pidfd < 0 {
+		return true
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 	deadline := time.Now().Add(d)
 	for {
 		n, err := unix.Poll(fds, max(int(time.Until(deadline).Milliseconds()), 0))
@@ -353,12 +370,18 @@ func (h *host) waitExit(d time.Duration) bool {
 	}
 	h.exited = true
 	var info unix.Siginfo
-	if err := unix.Waitid(unix.P_PIDFD, h.pidfd, &info, unix.WEXITED|unix.WNOHANG, nil); err != nil {
+	if err := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
 		h.status = " (its exit status went to the application's own child handling)"
 		return true
 	}
 	h.status = describeExit(&info)
 	return true
+}
+
+// reap collects the exited host, unless the application already did.
+func (h *host) reap() {
+	var info unix.Siginfo
+	unix.Waitid(unix.P_PIDFD, h.pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
 }
 
 // describeExit reads si_code and si_status of a SIGCHLD siginfo.

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/p11isolate/p11isolate/internal/config"
 	"github.com/p11isolate/p11isolate/internal/p11calls"
 	"github.com/p11isolate/p11isolate/internal/wire"
@@ -94,9 +96,7 @@ func (p *proxy) current() (*host, rv) {
 
 // startLocked starts a host and replays the application's C_Initialize.
 func (p *proxy) startLocked() (*host, rv) {
-	gen := p.gen
-	p.gen = (p.gen + 1) % (1 << 16)
-	h, err := startHost(p.cfg, p.env, gen)
+	h, err := startHost(p.cfg, p.env, p.gen)
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {
@@ -143,6 +143,8 @@ func (p *proxy) startLocked() (*host, rv) {
 		return nil, r
 	}
 	p.host = h
+	// Only a host that started takes up a handle generation.
+	p.gen = (p.gen + 1) % (1 << 16)
 	return h, C.CKR_OK
 }
 
@@ -295,7 +297,9 @@ func (p *proxy) lost(h *host, ch *channel, f p11calls.Func, err error) rv {
 	if h.retired.Load() && f.ID != p11calls.IDFinalize {
 		return C.CKR_CRYPTOKI_NOT_INITIALIZED
 	}
-	if !h.dead.Load() {
+	// Every call in flight sees the death; the first to claim it reports
+	// it, once, and has the host killed.
+	if h.dead.CompareAndSwap(false, true) {
 		switch {
 		case errors.Is(err, wire.ErrTimeout):
 			logs.printf("%s in %s (host pid %d) passed its deadline: killing the host; the next call starts a new one", f.Name, h.module, h.pid)
@@ -304,7 +308,8 @@ func (p *proxy) lost(h *host, ch *channel, f p11calls.Func, err error) rv {
 		default:
 			logs.printf("the host (pid %d) running %s sent a bad reply to %s: %v; killing it", h.pid, h.module, f.Name, err)
 		}
-		h.fail()
+		h.signal(unix.SIGKILL)
+		go h.kill()
 	}
 	return C.CKR_DEVICE_ERROR
 }

@@ -307,7 +307,7 @@ static void arm(const char *spec)
 /* Points the proxy at faultmod with a fault file (disarmed). */
 static void setup_faultmod_env(void)
 {
-	snprintf(fault_file, sizeof(fault_file), "/tmp/p11test-fault-%d", (int)getpid());
+	snprintf(fault_file, sizeof(fault_file), "%s/p11test-fault-%d", env_or("TMPDIR", "/tmp"), (int)getpid());
 	arm("none");
 	setenv("P11ISOLATE_MODULE", faultmod_path(), 1);
 	setenv("FAULTMOD_FILE", fault_file, 1);
@@ -647,6 +647,64 @@ static void trim(const CK_UTF8CHAR *s, size_t n, char *out)
 /* ------------------------------------------------------------------ */
 /* basic                                                               */
 
+/* bulk_find: 10000 handles from one C_FindObjects call, in a session of
+ * their own (the objects go with the session). */
+static void bulk_find(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot)
+{
+	CK_RV rv;
+	{
+		enum { NBIG = 10000 };
+		CK_SESSION_HANDLE s2 = CK_INVALID_HANDLE;
+		rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2);
+		CK_OBJECT_CLASS dcls = CKO_DATA;
+		const char *label = "p11test-bulk";
+		int made = 0;
+		for (int i = 0; rv == CKR_OK && i < NBIG; i++) {
+			CK_ATTRIBUTE t[] = {
+				{ CKA_CLASS, &dcls, sizeof(dcls) },
+				{ CKA_TOKEN, &no, sizeof(no) },
+				{ CKA_PRIVATE, &no, sizeof(no) },
+				{ CKA_LABEL, (void *)label, strlen(label) },
+			};
+			CK_OBJECT_HANDLE o;
+			rv = f->C_CreateObject(s2, t, 4, &o);
+			made += rv == CKR_OK;
+		}
+		check(rv == CKR_OK && made == NBIG, "C_CreateObject %d data objects: %d made, %s", NBIG, made, rvs(rv));
+		CK_OBJECT_HANDLE *out = calloc(NBIG + 8, sizeof(*out));
+		CK_ULONG cnt = 0;
+		CK_ATTRIBUTE t = { CKA_LABEL, (void *)label, strlen(label) };
+		rv = f->C_FindObjectsInit(s2, &t, 1);
+		if (rv == CKR_OK)
+			rv = f->C_FindObjects(s2, out, NBIG + 8, &cnt);
+		/* distinct? sort a copy */
+		int dups = 0;
+		for (CK_ULONG i = 1; i < cnt; i++) {
+			CK_OBJECT_HANDLE v = out[i];
+			CK_ULONG j = i;
+			while (j > 0 && out[j - 1] > v) { /* insertion sort: the input is nearly sorted */
+				out[j] = out[j - 1];
+				j--;
+			}
+			out[j] = v;
+		}
+		for (CK_ULONG i = 1; i < cnt; i++)
+			dups += out[i] == out[i - 1];
+		check(rv == CKR_OK && cnt == NBIG && dups == 0,
+		      "C_FindObjects returns the %d handles in one call, all distinct: %s, %lu handles, %d duplicates", NBIG,
+		      rvs(rv), (unsigned long)cnt, dups);
+		rv = f->C_FindObjectsFinal(s2);
+		check_rv("C_FindObjectsFinal after the big search", rv, CKR_OK);
+		CK_BYTE r[8];
+		rv = f->C_GenerateRandom(s2, r, sizeof(r));
+		check_rv("C_GenerateRandom after the big search (the vendor is intact)", rv, CKR_OK);
+		rv = f->C_CloseSession(s2);
+		check_rv("C_CloseSession of the bulk session", rv, CKR_OK);
+		free(out);
+	}
+
+}
+
 static int scenario_basic(CK_FUNCTION_LIST_PTR f, const char *pin)
 {
 	CK_RV rv;
@@ -703,7 +761,7 @@ static int scenario_basic(CK_FUNCTION_LIST_PTR f, const char *pin)
 		      (unsigned long)ti.flags);
 	}
 
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
 	if (!check_rv("C_OpenSession RW", rv, CKR_OK))
 		return finish();
@@ -944,6 +1002,67 @@ static int scenario_basic(CK_FUNCTION_LIST_PTR f, const char *pin)
 		      rvs(rv), rvs(rv2));
 	}
 
+	/* Many handles from one C_FindObjects call */
+	{
+		enum { NOBJ = 7 };
+		CK_OBJECT_HANDLE made[NOBJ], found[16];
+		CK_OBJECT_CLASS dcls = CKO_DATA;
+		const char *label = "p11test-many";
+		int created = 1;
+		for (int i = 0; i < NOBJ; i++) {
+			CK_BYTE v = (CK_BYTE)i;
+			CK_ATTRIBUTE t[] = {
+				{ CKA_CLASS, &dcls, sizeof(dcls) },
+				{ CKA_TOKEN, &no, sizeof(no) },
+				{ CKA_LABEL, (void *)label, strlen(label) },
+				{ CKA_VALUE, &v, 1 },
+			};
+			if (f->C_CreateObject(s, t, 4, &made[i]) != CKR_OK)
+				created = 0;
+		}
+		check(created, "C_CreateObject %d data objects labelled %s", NOBJ, label);
+		for (CK_ULONG max = 1; max <= 16; max *= 4) {
+			CK_ULONG cnt = 0, total = 0;
+			CK_OBJECT_HANDLE all[16];
+			CK_ATTRIBUTE t = { CKA_LABEL, (void *)label, strlen(label) };
+			rv = f->C_FindObjectsInit(s, &t, 1);
+			while (rv == CKR_OK && total < 16) {
+				for (int i = 0; i < 16; i++)
+					found[i] = 0xdeadbeef;
+				rv = f->C_FindObjects(s, found, max, &cnt);
+				if (rv != CKR_OK || cnt == 0)
+					break;
+				for (CK_ULONG i = 0; i < cnt && total < 16; i++)
+					all[total++] = found[i];
+			}
+			f->C_FindObjectsFinal(s);
+			int match = total == NOBJ;
+			for (int j = 0; j < NOBJ; j++) { /* each created handle exactly once */
+				int times = 0;
+				for (CK_ULONG i = 0; i < total; i++)
+					times += all[i] == made[j];
+				match &= times == 1;
+			}
+			char got[400];
+			size_t used = 0;
+			got[0] = '\0';
+			for (CK_ULONG i = 0; i < total; i++) {
+				int in = 0;
+				for (int j = 0; j < NOBJ; j++)
+					in |= all[i] == made[j];
+				match &= in;
+				if (used < sizeof(got))
+					used += (size_t)snprintf(got + used, sizeof(got) - used, "%s0x%lx%s", i ? " " : "",
+								 (unsigned long)all[i], in ? "" : "(!)");
+			}
+			check(rv == CKR_OK && match,
+			      "C_FindObjects with ulMaxObjectCount %lu returns each of the %d created handles once: %s, %lu handles [%s]",
+			      (unsigned long)max, NOBJ, rvs(rv), (unsigned long)total, got);
+		}
+		for (int i = 0; i < NOBJ; i++)
+			f->C_DestroyObject(s, made[i]);
+	}
+
 	/* Attributes */
 	{
 		CK_ATTRIBUTE a = { CKA_LABEL, NULL, 0 };
@@ -995,8 +1114,16 @@ static int scenario_basic(CK_FUNCTION_LIST_PTR f, const char *pin)
 	check_rv("second C_Initialize(NULL)", rv, CKR_OK);
 	rv = find_token_slot(f, &slot);
 	check_rv("second cycle: find the token slot", rv, CKR_OK);
+	CK_SESSION_HANDLE first_cycle = s; /* the variable is reused, as applications do */
 	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
-	check_rv("second cycle: C_OpenSession RO", rv, CKR_OK);
+	check_rv("second cycle: C_OpenSession RO into the variable of the first cycle's session", rv, CKR_OK);
+	{
+		CK_SESSION_INFO si2;
+		CK_RV rv2 = f->C_GetSessionInfo(s, &si2);
+		check(rv2 == CKR_OK,
+		      "second cycle: the new session handle works (the variable held 0x%lx, now 0x%lx): C_GetSessionInfo %s",
+		      (unsigned long)first_cycle, (unsigned long)s, rvs(rv2));
+	}
 	rv = f->C_GenerateRandom(s, (CK_BYTE_PTR)txt, 16);
 	check_rv("second cycle: C_GenerateRandom", rv, CKR_OK);
 	CK_OBJECT_HANDLE found[4];
@@ -1004,6 +1131,7 @@ static int scenario_basic(CK_FUNCTION_LIST_PTR f, const char *pin)
 	rv = find_objects(f, s, "p11test-ec", (CK_OBJECT_CLASS)-1, found, 4, &cnt);
 	check(rv == CKR_OK && cnt == 0, "second cycle: the session keys of the first cycle are gone: %s, %lu objects",
 	      rvs(rv), (unsigned long)cnt);
+	bulk_find(f, slot);
 	rv = f->C_Finalize(NULL);
 	check_rv("second cycle: C_Finalize", rv, CKR_OK);
 	return finish();
@@ -1043,6 +1171,328 @@ __attribute__((format(printf, 6, 7))) static void rec_add(struct recs *rs, CK_RV
 	if (out && outlen) {
 		r->outlen = outlen < sizeof(r->out) ? outlen : sizeof(r->out);
 		memcpy(r->out, out, r->outlen);
+	}
+}
+
+/* compare_params: calls whose mechanisms carry parameter structures (with
+ * pointers inside), key wrapping and derivation, the odd corners of output
+ * buffers and templates. key is a non-sensitive AES-256 key with a fixed
+ * value, allowed to encrypt, decrypt and derive. */
+static void compare_params(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, struct recs *rs)
+{
+	CK_RV rv;
+	CK_BYTE pt[41], out[512], back[512];
+	CK_ULONG ol, bl;
+	for (int i = 0; i < (int)sizeof(pt); i++)
+		pt[i] = (CK_BYTE)(i * 3 + 1);
+
+	/* AES-GCM: CK_GCM_PARAMS holds two pointers */
+	{
+		CK_BYTE iv[12], aad[13];
+		for (int i = 0; i < 12; i++)
+			iv[i] = (CK_BYTE)(0x10 + i);
+		for (int i = 0; i < 13; i++)
+			aad[i] = (CK_BYTE)(0x70 + i);
+		CK_GCM_PARAMS gp = { iv, sizeof(iv), 96, aad, sizeof(aad), 128 };
+		CK_MECHANISM m = { CKM_AES_GCM, &gp, sizeof(gp) };
+		ol = sizeof(out);
+		rv = f->C_EncryptInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_Encrypt(s, pt, sizeof(pt), out, &ol);
+		rec_add(rs, rv, out, rv == CKR_OK ? ol : 0, 0, "AES-GCM encrypt with IV and AAD (ciphertext+tag)");
+		bl = sizeof(back);
+		CK_ULONG ctlen = rv == CKR_OK ? ol : 0;
+		rv = f->C_DecryptInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_Decrypt(s, out, ctlen, back, &bl);
+		rec_add(rs, rv, back, rv == CKR_OK ? bl : 0, 0, "AES-GCM decrypt (plaintext)");
+		if (ctlen > 0)
+			out[ctlen - 1] ^= 0x01;
+		bl = sizeof(back);
+		rv = f->C_DecryptInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_Decrypt(s, out, ctlen, back, &bl);
+		rec_add(rs, rv, NULL, 0, 0, "AES-GCM decrypt with a corrupted tag");
+		CK_MECHANISM shortm = { CKM_AES_GCM, &gp, sizeof(gp) - 8 };
+		rv = f->C_EncryptInit(s, &shortm, key);
+		rec_add(rs, rv, NULL, 0, 0, "AES-GCM with a parameter of the wrong size");
+		if (rv == CKR_OK) {
+			ol = sizeof(out);
+			f->C_Encrypt(s, pt, sizeof(pt), out, &ol);
+		}
+		CK_MECHANISM nullp = { CKM_AES_GCM, NULL, 0 };
+		rv = f->C_EncryptInit(s, &nullp, key);
+		rec_add(rs, rv, NULL, 0, 0, "AES-GCM without a parameter");
+		if (rv == CKR_OK) {
+			ol = sizeof(out);
+			f->C_Encrypt(s, pt, sizeof(pt), out, &ol);
+		}
+	}
+	/* AES-CTR: an inline counter block */
+	{
+		CK_AES_CTR_PARAMS cp;
+		memset(&cp, 0, sizeof(cp));
+		cp.counter_bits = 32;
+		for (int i = 0; i < 16; i++)
+			cp.cb[i] = (CK_BYTE)(0xC0 + i);
+		CK_MECHANISM m = { CKM_AES_CTR, &cp, sizeof(cp) };
+		ol = sizeof(out);
+		rv = f->C_EncryptInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_Encrypt(s, pt, 23, out, &ol);
+		rec_add(rs, rv, out, rv == CKR_OK ? ol : 0, 0, "AES-CTR encrypt (ciphertext)");
+	}
+	/* AES-CBC with an IV of the wrong length */
+	{
+		CK_BYTE iv[8] = { 0 };
+		CK_MECHANISM m = { CKM_AES_CBC, iv, sizeof(iv) };
+		rv = f->C_EncryptInit(s, &m, key);
+		rec_add(rs, rv, NULL, 0, 0, "AES-CBC with an 8-byte IV");
+		if (rv == CKR_OK) {
+			ol = sizeof(out);
+			f->C_Encrypt(s, pt, 16, out, &ol);
+		}
+	}
+	/* multi-part AES-CBC with a NULL output for the length */
+	{
+		CK_BYTE iv[16];
+		for (int i = 0; i < 16; i++)
+			iv[i] = (CK_BYTE)i;
+		CK_MECHANISM m = { CKM_AES_CBC, iv, sizeof(iv) };
+		CK_ULONG l1 = 0, l2 = sizeof(out);
+		rv = f->C_EncryptInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_EncryptUpdate(s, pt, 32, NULL, &l1);
+		rec_add(rs, rv, &l1, sizeof(l1), 0, "C_EncryptUpdate length query");
+		l1 = sizeof(out);
+		if (rv == CKR_OK)
+			rv = f->C_EncryptUpdate(s, pt, 32, out, &l1);
+		if (rv == CKR_OK)
+			rv = f->C_EncryptFinal(s, out + l1, &l2);
+		rec_add(rs, rv, out, rv == CKR_OK ? l1 + l2 : 0, 0, "AES-CBC multi-part (ciphertext)");
+	}
+	/* derivation with CK_KEY_DERIVATION_STRING_DATA */
+	{
+		CK_BYTE data[32];
+		for (int i = 0; i < 32; i++)
+			data[i] = (CK_BYTE)(0x55 ^ i);
+		CK_KEY_DERIVATION_STRING_DATA sd = { data, sizeof(data) };
+		CK_MECHANISM m = { CKM_AES_ECB_ENCRYPT_DATA, &sd, sizeof(sd) };
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_AES;
+		CK_ULONG vlen = 32;
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			{ CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_SENSITIVE, &no, sizeof(no) },
+			{ CKA_EXTRACTABLE, &yes, sizeof(yes) }, { CKA_TOKEN, &no, sizeof(no) },
+		};
+		CK_OBJECT_HANDLE dk = 0;
+		rv = f->C_DeriveKey(s, &m, key, t, 6, &dk);
+		rec_add(rs, rv, NULL, 0, 0, "C_DeriveKey CKM_AES_ECB_ENCRYPT_DATA");
+		CK_BYTE v[64];
+		CK_ATTRIBUTE a = { CKA_VALUE, v, sizeof(v) };
+		if (rv == CKR_OK)
+			rv = f->C_GetAttributeValue(s, dk, &a, 1);
+		rec_add(rs, rv, v, rv == CKR_OK ? a.ulValueLen : 0, 0, "derived key's CKA_VALUE");
+	}
+	/* wrap and unwrap with AES key wrap */
+	{
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_AES;
+		CK_BYTE wv[16];
+		for (int i = 0; i < 16; i++)
+			wv[i] = (CK_BYTE)(0xE0 + i);
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) }, { CKA_VALUE, wv, sizeof(wv) },
+			{ CKA_WRAP, &yes, sizeof(yes) },  { CKA_UNWRAP, &yes, sizeof(yes) }, { CKA_TOKEN, &no, sizeof(no) },
+		};
+		CK_OBJECT_HANDLE wk = 0;
+		rv = f->C_CreateObject(s, t, 6, &wk);
+		rec_add(rs, rv, NULL, 0, 0, "C_CreateObject AES-128 wrapping key");
+		CK_MECHANISM m = { CKM_AES_KEY_WRAP, NULL, 0 };
+		CK_ULONG wl = 0;
+		rv = f->C_WrapKey(s, &m, wk, key, NULL, &wl);
+		rec_add(rs, rv, &wl, sizeof(wl), 0, "C_WrapKey length query");
+		CK_BYTE wrapped[128];
+		wl = sizeof(wrapped);
+		rv = f->C_WrapKey(s, &m, wk, key, wrapped, &wl);
+		rec_add(rs, rv, wrapped, rv == CKR_OK ? wl : 0, 0, "C_WrapKey CKM_AES_KEY_WRAP (wrapped bytes)");
+		CK_ULONG vlen = 32;
+		CK_ATTRIBUTE ut[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) },	{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+			{ CKA_SENSITIVE, &no, sizeof(no) },	{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+			{ CKA_TOKEN, &no, sizeof(no) },		{ CKA_VALUE_LEN, &vlen, sizeof(vlen) },
+		};
+		CK_OBJECT_HANDLE uk = 0;
+		rv = f->C_UnwrapKey(s, &m, wk, wrapped, rv == CKR_OK ? wl : 0, ut, 5, &uk);
+		rec_add(rs, rv, NULL, 0, 0, "C_UnwrapKey");
+		CK_BYTE v[64];
+		CK_ATTRIBUTE a = { CKA_VALUE, v, sizeof(v) };
+		if (rv == CKR_OK)
+			rv = f->C_GetAttributeValue(s, uk, &a, 1);
+		rec_add(rs, rv, v, rv == CKR_OK ? a.ulValueLen : 0, 0, "unwrapped key's CKA_VALUE");
+		wrapped[3] ^= 0x40;
+		rv = f->C_UnwrapKey(s, &m, wk, wrapped, wl, ut, 5, &uk);
+		rec_add(rs, rv, NULL, 0, 0, "C_UnwrapKey of corrupted bytes");
+	}
+	/* RSA with OAEP and PSS parameters (randomized: compare results only) */
+	{
+		CK_MECHANISM gm = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+		CK_ULONG bits = 2048;
+		CK_ATTRIBUTE pubt[] = {
+			{ CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_PUBLIC_EXPONENT, (void *)rsa_exp, sizeof(rsa_exp) },
+			{ CKA_ENCRYPT, &yes, sizeof(yes) },	   { CKA_VERIFY, &yes, sizeof(yes) },
+			{ CKA_TOKEN, &no, sizeof(no) },
+		};
+		CK_ATTRIBUTE privt[] = {
+			{ CKA_DECRYPT, &yes, sizeof(yes) },
+			{ CKA_SIGN, &yes, sizeof(yes) },
+			{ CKA_TOKEN, &no, sizeof(no) },
+		};
+		CK_OBJECT_HANDLE pub = 0, priv = 0;
+		rv = f->C_GenerateKeyPair(s, &gm, pubt, 5, privt, 3, &pub, &priv);
+		rec_add(rs, rv, NULL, 0, 0, "C_GenerateKeyPair RSA-2048 for OAEP/PSS");
+		/* SoftHSM takes OAEP with SHA-1 and no label only */
+		CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0 };
+		CK_MECHANISM m = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+		ol = sizeof(out);
+		rv = f->C_EncryptInit(s, &m, pub);
+		if (rv == CKR_OK)
+			rv = f->C_Encrypt(s, pt, sizeof(pt), out, &ol);
+		rec_add(rs, rv, &ol, sizeof(ol), 0, "RSA-OAEP(SHA-1) encrypt: length");
+		bl = sizeof(back);
+		CK_ULONG ctlen = rv == CKR_OK ? ol : 0;
+		rv = f->C_DecryptInit(s, &m, priv);
+		if (rv == CKR_OK)
+			rv = f->C_Decrypt(s, out, ctlen, back, &bl);
+		rec_add(rs, rv, back, rv == CKR_OK ? bl : 0, 0, "RSA-OAEP decrypt (plaintext)");
+		CK_BYTE label[] = "p11test-oaep-label";
+		CK_RSA_PKCS_OAEP_PARAMS op2 = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, label, sizeof(label) - 1 };
+		CK_MECHANISM m2 = { CKM_RSA_PKCS_OAEP, &op2, sizeof(op2) };
+		rv = f->C_DecryptInit(s, &m2, priv);
+		rec_add(rs, rv, NULL, 0, 0, "RSA-OAEP(SHA-256, label) C_DecryptInit");
+		if (rv == CKR_OK) {
+			bl = sizeof(back);
+			f->C_Decrypt(s, out, ctlen, back, &bl);
+		}
+
+		CK_RSA_PKCS_PSS_PARAMS pp = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+		CK_MECHANISM pm = { CKM_SHA256_RSA_PKCS_PSS, &pp, sizeof(pp) };
+		ol = sizeof(out);
+		rv = f->C_SignInit(s, &pm, priv);
+		if (rv == CKR_OK)
+			rv = f->C_Sign(s, pt, sizeof(pt), out, &ol);
+		rec_add(rs, rv, &ol, sizeof(ol), 0, "RSA-PSS(SHA-256) sign: length");
+		rv = f->C_VerifyInit(s, &pm, pub);
+		if (rv == CKR_OK)
+			rv = f->C_Verify(s, pt, sizeof(pt), out, ol);
+		rec_add(rs, rv, NULL, 0, 0, "RSA-PSS verify");
+		rv = f->C_VerifyInit(s, &pm, pub);
+		if (rv == CKR_OK)
+			rv = f->C_Verify(s, pt, sizeof(pt) - 1, out, ol);
+		rec_add(rs, rv, NULL, 0, 0, "RSA-PSS verify of other data");
+		CK_BYTE n[300];
+		CK_ULONG cls = 0;
+		CK_ATTRIBUTE ta[] = {
+			{ CKA_MODULUS, NULL, 0 },
+			{ CKA_CLASS, &cls, sizeof(cls) },
+			{ CKA_MODULUS, n, 5 },
+			{ CKA_PRIVATE_EXPONENT, n, sizeof(n) },
+		};
+		rv = f->C_GetAttributeValue(s, pub, ta, 3);
+		CK_ULONG lens[3] = { ta[0].ulValueLen, ta[1].ulValueLen, ta[2].ulValueLen };
+		rec_add(rs, rv, lens, sizeof(lens), 0, "C_GetAttributeValue NULL + fits + too small: lengths");
+		rec_add(rs, rv, &cls, sizeof(cls), 0, "C_GetAttributeValue NULL + fits + too small: the value that fit");
+		rv = f->C_GetAttributeValue(s, pub, ta + 3, 1);
+		rec_add(rs, rv, &ta[3].ulValueLen, sizeof(CK_ULONG), 0, "C_GetAttributeValue of an attribute the object lacks");
+	}
+	/* odd output arguments */
+	{
+		rv = f->C_GenerateRandom(s, NULL, 16);
+		rec_add(rs, rv, NULL, 0, 0, "C_GenerateRandom with a NULL buffer");
+		rv = f->C_GenerateRandom(s, out, 0);
+		rec_add(rs, rv, NULL, 0, 0, "C_GenerateRandom of 0 bytes");
+		CK_BYTE seed[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+		rv = f->C_SeedRandom(s, seed, sizeof(seed));
+		rec_add(rs, rv, NULL, 0, 0, "C_SeedRandom");
+		CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+		rv = f->C_DigestInit(s, &m);
+		if (rv == CKR_OK)
+			rv = f->C_Digest(s, pt, sizeof(pt), out, NULL);
+		rec_add(rs, rv, NULL, 0, 0, "C_Digest with a NULL pulDigestLen");
+		ol = sizeof(out);
+		f->C_Digest(s, pt, sizeof(pt), out, &ol); /* end the operation, if still active */
+		rv = f->C_DigestInit(s, &m);
+		if (rv == CKR_OK)
+			rv = f->C_Digest(s, NULL, 0, out, &ol);
+		rec_add(rs, rv, out, rv == CKR_OK ? ol : 0, 0, "C_Digest of empty data (NULL pointer)");
+		ol = sizeof(out);
+		rv = f->C_Digest(s, pt, 1, out, &ol); /* end the operation, if still active */
+		rec_add(rs, rv, out, rv == CKR_OK ? ol : 0, 0, "C_Digest after that");
+		/* outputs a failing call must leave alone */
+		CK_ULONG untouched = 77;
+		rv = f->C_Sign(s, pt, 16, out, &untouched);
+		rec_add(rs, rv, &untouched, sizeof(untouched), 0, "C_Sign without C_SignInit: *pulSignatureLen after");
+		untouched = 77;
+		rv = f->C_GetMechanismList(0xdead0bad, NULL, &untouched);
+		rec_add(rs, rv, &untouched, sizeof(untouched), 0, "C_GetMechanismList of a bad slot: *pulCount after");
+		CK_ATTRIBUTE ua = { CKA_LABEL, out, 77 };
+		rv = f->C_GetAttributeValue(s, 0x55555, &ua, 1);
+		rec_add(rs, rv, &ua.ulValueLen, sizeof(CK_ULONG), 0, "C_GetAttributeValue of a bad handle: ulValueLen after");
+		CK_OBJECT_HANDLE uo = 77;
+		CK_ULONG ucnt = 77;
+		rv = f->C_FindObjects(s, &uo, 1, &ucnt);
+		CK_ULONG both[2] = { uo, ucnt };
+		rec_add(rs, rv, both, sizeof(both), 0, "C_FindObjects without C_FindObjectsInit: outputs after");
+		CK_ATTRIBUTE t = { CKA_CLASS, NULL, 0 };
+		CK_OBJECT_HANDLE h[4];
+		CK_ULONG cnt = 77;
+		rv = f->C_FindObjectsInit(s, &t, 0);
+		rec_add(rs, rv, NULL, 0, 0, "C_FindObjectsInit with an empty template");
+		rv = f->C_FindObjects(s, h, 0, &cnt);
+		rec_add(rs, rv, &cnt, sizeof(cnt), 0, "C_FindObjects with ulMaxObjectCount 0");
+		rv = f->C_FindObjects(s, h, 4, &cnt);
+		rec_add(rs, rv, &cnt, sizeof(cnt), 0, "C_FindObjects with an empty template: count");
+		rv = f->C_FindObjects(s, h, 4, NULL);
+		rec_add(rs, rv, NULL, 0, 0, "C_FindObjects with a NULL pulObjectCount");
+		rv = f->C_FindObjects(s, NULL, 4, &cnt);
+		rec_add(rs, rv, NULL, 0, 0, "C_FindObjects with a NULL phObject");
+		f->C_FindObjectsFinal(s);
+		rv = f->C_FindObjectsFinal(s);
+		rec_add(rs, rv, NULL, 0, 0, "C_FindObjectsFinal twice");
+		rv = f->C_GetFunctionStatus(s);
+		rec_add(rs, rv, NULL, 0, 0, "C_GetFunctionStatus");
+		rv = f->C_CancelFunction(s);
+		rec_add(rs, rv, NULL, 0, 0, "C_CancelFunction");
+		CK_SLOT_ID sl = 0;
+		rv = f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &sl, NULL);
+		rec_add(rs, rv, NULL, 0, 0, "C_WaitForSlotEvent(CKF_DONT_BLOCK)");
+		ol = 0;
+		rv = f->C_GetOperationState(s, NULL, &ol);
+		rec_add(rs, rv, NULL, 0, 0, "C_GetOperationState length query");
+		CK_ULONG size = 0;
+		rv = f->C_GetObjectSize(s, key, &size);
+		rec_add(rs, rv, NULL, 0, 0, "C_GetObjectSize");
+		CK_BYTE big[70000];
+		memset(big, 0x5a, sizeof(big));
+		CK_BYTE lbl[] = "p11test big data object";
+		CK_OBJECT_CLASS dcls = CKO_DATA;
+		CK_ATTRIBUTE dt[] = {
+			{ CKA_CLASS, &dcls, sizeof(dcls) },
+			{ CKA_TOKEN, &no, sizeof(no) },
+			{ CKA_LABEL, lbl, sizeof(lbl) - 1 },
+			{ CKA_VALUE, big, sizeof(big) },
+		};
+		CK_OBJECT_HANDLE dobj = 0;
+		rv = f->C_CreateObject(s, dt, 4, &dobj);
+		rec_add(rs, rv, NULL, 0, 0, "C_CreateObject 70000-byte data object");
+		CK_BYTE *rb = calloc(1, sizeof(big));
+		CK_ATTRIBUTE ga = { CKA_VALUE, rb, sizeof(big) };
+		if (rv == CKR_OK)
+			rv = f->C_GetAttributeValue(s, dobj, &ga, 1);
+		int same = rv == CKR_OK && ga.ulValueLen == sizeof(big) && memcmp(rb, big, sizeof(big)) == 0;
+		rec_add(rs, rv, &same, sizeof(same), 0, "70000-byte CKA_VALUE reads back intact");
+		free(rb);
 	}
 }
 
@@ -1212,10 +1662,11 @@ static void run_sequence(CK_FUNCTION_LIST_PTR f, const char *pin, struct recs *r
 			{ CKA_CLASS, &cls, sizeof(cls) },     { CKA_KEY_TYPE, &kt, sizeof(kt) },
 			{ CKA_VALUE, value, sizeof(value) },  { CKA_ENCRYPT, &yes, sizeof(yes) },
 			{ CKA_TOKEN, &no, sizeof(no) },	      { CKA_SENSITIVE, &no, sizeof(no) },
-			{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+			{ CKA_EXTRACTABLE, &yes, sizeof(yes) }, { CKA_DECRYPT, &yes, sizeof(yes) },
+			{ CKA_DERIVE, &yes, sizeof(yes) },
 		};
 		CK_OBJECT_HANDLE key = 0;
-		rv = f->C_CreateObject(s, t, 7, &key);
+		rv = f->C_CreateObject(s, t, 9, &key);
 		rec_add(rs, rv, NULL, 0, 0, "C_CreateObject AES-256 key");
 		CK_ATTRIBUTE bad[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) } };
 		CK_OBJECT_HANDLE key2 = 0;
@@ -1244,6 +1695,7 @@ static void run_sequence(CK_FUNCTION_LIST_PTR f, const char *pin, struct recs *r
 			"C_GetAttributeValue invalid type's ulValueLen");
 		rv = f->C_EncryptInit(s, &m, 0x55555);
 		rec_add(rs, rv, NULL, 0, 0, "C_EncryptInit with a bad key handle");
+		compare_params(f, s, key, rs);
 		rv = f->C_DestroyObject(s, key);
 		rec_add(rs, rv, NULL, 0, 0, "C_DestroyObject");
 		rv = f->C_DestroyObject(s, key);
@@ -1273,6 +1725,22 @@ out:
 	rec_add(rs, rv, NULL, 0, 0, "C_Finalize");
 	rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
 	rec_add(rs, rv, NULL, 0, 0, "C_GetSlotList after C_Finalize");
+	/* Initialize arguments the vendor refuses (last: through the proxy,
+	 * each failed start uses up a handle generation) */
+	{
+		CK_C_INITIALIZE_ARGS a = os_locking_args();
+		a.pReserved = (void *)"not-a-p11isolate-setting";
+		rv = f->C_Initialize(&a);
+		rec_add(rs, rv, NULL, 0, 0, "C_Initialize with a pReserved meant for the vendor");
+		if (rv == CKR_OK)
+			f->C_Finalize(NULL);
+		CK_C_INITIALIZE_ARGS b = os_locking_args();
+		b.CreateMutex = (CK_CREATEMUTEX)(void *)init_locking; /* never called */
+		rv = f->C_Initialize(&b);
+		rec_add(rs, rv, NULL, 0, 0, "C_Initialize with only CreateMutex set");
+		if (rv == CKR_OK)
+			f->C_Finalize(NULL);
+	}
 	rv = f->C_Finalize(NULL);
 	rec_add(rs, rv, NULL, 0, 0, "C_Finalize twice");
 }
@@ -1383,11 +1851,25 @@ static int fresh_session(struct crash_ctx *c, const char *tag)
 	char what[200];
 	snprintf(what, sizeof(what), "%s: C_GetSlotList", tag);
 	int ok = check_rv(what, rv, CKR_OK);
-	CK_SESSION_HANDLE s;
+	/* like an application that reopens into the same variable: it still
+	 * holds the dead host's handle */
+	CK_SESSION_HANDLE s = c->s;
 	rv = f->C_OpenSession(c->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
 	snprintf(what, sizeof(what), "%s: C_OpenSession", tag);
 	if (!check_rv(what, rv, CKR_OK))
 		return 0;
+	CK_SESSION_INFO si;
+	CK_RV rv2 = f->C_GetSessionInfo(s, &si);
+	if (!check(rv2 == CKR_OK,
+		   "%s: the handle C_OpenSession wrote over the dead host's handle (0x%lx) works: got 0x%lx, C_GetSessionInfo %s",
+		   tag, (unsigned long)c->s, (unsigned long)s, rvs(rv2))) {
+		/* go on with a fresh variable, to test the rest */
+		s = CK_INVALID_HANDLE;
+		rv = f->C_OpenSession(c->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+		snprintf(what, sizeof(what), "%s: C_OpenSession into a zeroed variable", tag);
+		if (!check_rv(what, rv, CKR_OK))
+			return 0;
+	}
 	rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)c->pin, strlen(c->pin));
 	snprintf(what, sizeof(what), "%s: C_Login (the new host's vendor starts logged out)", tag);
 	ok &= check_rv(what, rv, CKR_OK);
@@ -1398,9 +1880,11 @@ static int fresh_session(struct crash_ctx *c, const char *tag)
 	if (rv == CKR_OK && c->priv != priv) {
 		CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 		rv = f->C_SignInit(s, &m, c->priv);
-		ok &= check(rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID,
-			    "%s: C_SignInit with the dead host's key handle: got %s want CKR_KEY_HANDLE_INVALID", tag,
-			    rvs(rv));
+		if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+			check(1, "%s: C_SignInit with the dead host's key handle is refused (%s)", tag, rvs(rv));
+		else
+			ok &= check(0, "%s: C_SignInit with the dead host's key handle: got %s want CKR_KEY_HANDLE_INVALID",
+				    tag, rvs(rv));
 	}
 	const char *step = "";
 	rv = ec_sign_verify(f, s, priv, pub, &step);
@@ -1463,6 +1947,22 @@ static CK_RV timed_getslotlist(void *arg)
 	CK_FUNCTION_LIST_PTR f = arg;
 	CK_ULONG n = 0;
 	return f->C_GetSlotList(CK_TRUE, NULL, &n);
+}
+
+/* wedged is called when a call did not return: it checks whether the
+ * library as a whole is stuck (another thread's call blocks too), reports
+ * and ends the run. */
+static void wedged(CK_FUNCTION_LIST_PTR f, const char *what)
+{
+	CK_RV rv = 0;
+	double dt = 0;
+	char msg[600];
+	if (run_timed(timed_getslotlist, f, 3, &rv, &dt))
+		snprintf(msg, sizeof(msg), "%s; meanwhile C_GetSlotList from another thread returned %s", what, rvs(rv));
+	else
+		snprintf(msg, sizeof(msg),
+			 "%s; C_GetSlotList from another thread blocks too: the library is wedged (deadlock)", what);
+	die_now(msg);
 }
 
 static int scenario_crash(CK_FUNCTION_LIST_PTR f, const char *pin)
@@ -1542,6 +2042,29 @@ static int scenario_crash(CK_FUNCTION_LIST_PTR f, const char *pin)
 		hp = np;
 	}
 
+	/* The application ignores SIGCHLD: the kernel reaps the host itself. */
+	note("--- fault segv:C_Sign with SIGCHLD set to SIG_IGN");
+	{
+		struct sigaction ign, old_sa;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigaction(SIGCHLD, &ign, &old_sa);
+		rv = prepare(&c, "C_Sign");
+		check_rv("SIGCHLD ignored: C_SignInit", rv, CKR_OK);
+		arm("segv:C_Sign");
+		double t0 = now_s();
+		rv = trigger(&c, "C_Sign");
+		double dt = now_s() - t0;
+		arm("none");
+		check_rv("SIGCHLD ignored: C_Sign returns CKR_DEVICE_ERROR", rv, CKR_DEVICE_ERROR);
+		check(dt < 3.0, "SIGCHLD ignored: returned promptly: took %.2f s", dt);
+		fresh_session(&c, "SIGCHLD ignored");
+		pid_t np = host_pid();
+		check(np > 0 && np != hp, "SIGCHLD ignored: a new host: pid %d, was %d", (int)np, (int)hp);
+		hp = np;
+		sigaction(SIGCHLD, &old_sa, NULL);
+	}
+
 	/* A crash, then C_Finalize + C_Initialize. */
 	note("--- fault segv:C_Sign, then C_Finalize + C_Initialize");
 	rv = prepare(&c, "C_Sign");
@@ -1570,6 +2093,23 @@ static int scenario_crash(CK_FUNCTION_LIST_PTR f, const char *pin)
 	int left = wait_no_hosts(1500, desc, sizeof(desc));
 	check(left == 0, "no host child process remains after C_Finalize: %d left [%s]", left, desc);
 
+	/* The vendor crashes in C_Finalize: the library is finalized anyway. */
+	note("--- fault segv:C_Finalize");
+	rv = init_locking(f);
+	check_rv("crash in C_Finalize: C_Initialize", rv, CKR_OK);
+	arm("segv:C_Finalize");
+	rv = f->C_Finalize(NULL);
+	arm("none");
+	check(rv == CKR_OK || rv == CKR_DEVICE_ERROR, "crash in C_Finalize: C_Finalize returns CKR_OK or CKR_DEVICE_ERROR: got %s",
+	      rvs(rv));
+	{
+		CK_ULONG n = 0;
+		rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
+		check_rv("crash in C_Finalize: the library is finalized (C_GetSlotList)", rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	}
+	left = wait_no_hosts(1500, desc, sizeof(desc));
+	check(left == 0, "crash in C_Finalize: no host child process remains: %d left [%s]", left, desc);
+
 	/* A crash of the vendor's C_Initialize while the proxy restarts a host
 	 * on its own (the replay of the application's C_Initialize). */
 	note("--- fault in the replayed C_Initialize of an automatic restart");
@@ -1585,14 +2125,22 @@ static int scenario_crash(CK_FUNCTION_LIST_PTR f, const char *pin)
 	check_rv("restart-crash: C_GenerateRandom killed", rv, CKR_DEVICE_ERROR);
 	arm("exit3:C_Initialize");
 	double dt = 0;
-	if (!run_timed(timed_getslotlist, f, 10, &rv, &dt))
-		die_now("restart-crash: C_GetSlotList, whose automatic restart meets a vendor exiting in C_Initialize, "
-			"did not return within 10 s (proxy deadlock)");
+	if (!run_timed(timed_getslotlist, f, 25, &rv, &dt))
+		wedged(f, "restart-crash: C_GetSlotList, whose automatic restart meets a vendor exiting in C_Initialize, "
+			  "did not return within 25 s");
 	check_rv("restart-crash: C_GetSlotList when the restarted vendor dies in C_Initialize", rv, CKR_DEVICE_ERROR);
 	check(dt < 10, "restart-crash: returned within 10 s: %.2f s", dt);
 	arm("none");
-	rv = timed_getslotlist(f);
-	check_rv("restart-crash: C_GetSlotList once the fault is gone", rv, CKR_OK);
+	/* the proxy backs off after a failed restart (100 ms, doubling, at
+	 * most 5 s): retry for a while */
+	double t0 = now_s();
+	do {
+		if (!run_timed(timed_getslotlist, f, 10, &rv, &dt))
+			wedged(f, "restart-crash: C_GetSlotList once the fault is gone did not return within 10 s");
+		if (rv != CKR_OK)
+			sleep_ms(100);
+	} while (rv != CKR_OK && now_s() - t0 < 8);
+	check_rv("restart-crash: C_GetSlotList once the fault is gone (retried through the back-off)", rv, CKR_OK);
 	rv = f->C_Finalize(NULL);
 	check_rv("restart-crash: C_Finalize", rv, CKR_OK);
 	left = wait_no_hosts(1500, desc, sizeof(desc));
@@ -1612,7 +2160,7 @@ static int scenario_fork(CK_FUNCTION_LIST_PTR f)
 	CK_SLOT_ID slot;
 	rv = find_token_slot(f, &slot);
 	check_rv("find the token slot", rv, CKR_OK);
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
 	check_rv("C_OpenSession", rv, CKR_OK);
 	CK_BYTE rnd[32];
@@ -1641,6 +2189,7 @@ static int scenario_fork(CK_FUNCTION_LIST_PTR f)
 			close(res[0]);
 			close(errp[0]);
 			dup2(errp[1], STDERR_FILENO);
+			signal(SIGALRM, SIG_DFL); /* a deadlocked child dies of it */
 			alarm(5);
 			if (round == 0) {
 				CK_RV r[6];
@@ -1742,6 +2291,8 @@ static int nleaks;
 
 static void track_fd(int fd, const char *desc)
 {
+	if (nleaks == (int)(sizeof(leaks) / sizeof(leaks[0])))
+		return;
 	struct leak *l = &leaks[nleaks++];
 	struct stat st;
 	snprintf(l->desc, sizeof(l->desc), "%s (fd %d)", desc, fd);
@@ -1806,38 +2357,32 @@ static void *secrets_thread(void *arg)
 	return NULL;
 }
 
-/* check_host_fds lists the host's fds and fails on any of ours. */
-static void check_host_fds(const char *tag)
+/* scan_fds lists the fds of pid and marks which tracked fds of ours appear
+ * among them (found[k]). Returns the number of fds, -1 if unreadable. */
+static int scan_fds(pid_t pid, int *found, char *list, size_t listlen, int *fd0_null, int *fd3_sock)
 {
-	pid_t hp = host_pid();
-	if (!check(hp > 0, "%s: found the host process: pid %d", tag, (int)hp))
-		return;
 	char dir[64];
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)hp);
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(dir);
-	if (!check(d != NULL, "%s: can read %s: %s", tag, dir, d ? "yes" : strerror(errno)))
-		return;
+	if (d == NULL)
+		return -1;
+	int fdnums[1024], nfd = 0;
 	struct dirent *de;
-	int count = 0, leaked = 0;
-	char list[8192];
-	size_t used = 0;
-	int fd0_null = 0, fd3_sock = 0;
-	int fdnums[1024];
-	int nfd = 0;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (nfd < 1024)
+		if (de->d_name[0] != '.' && nfd < 1024)
 			fdnums[nfd++] = atoi(de->d_name);
 	}
 	closedir(d);
-	/* sort for a readable list */
-	for (int i = 1; i < nfd; i++)
+	for (int i = 1; i < nfd; i++) /* sorted, for a readable list */
 		for (int j = i; j > 0 && fdnums[j - 1] > fdnums[j]; j--) {
 			int t = fdnums[j];
 			fdnums[j] = fdnums[j - 1];
 			fdnums[j - 1] = t;
 		}
+	int count = 0;
+	size_t used = 0;
+	list[0] = '\0';
+	*fd0_null = *fd3_sock = 0;
 	for (int i = 0; i < nfd; i++) {
 		char p[128], target[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%d", dir, fdnums[i]);
@@ -1846,13 +2391,12 @@ static void check_host_fds(const char *tag)
 			continue;
 		target[n] = '\0';
 		count++;
-		if (used < sizeof(list))
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d->%s", used ? " " : "", fdnums[i],
-						 target);
+		if (used < listlen)
+			used += (size_t)snprintf(list + used, listlen - used, "%s%d->%s", used ? " " : "", fdnums[i], target);
 		if (fdnums[i] == 0 && strcmp(target, "/dev/null") == 0)
-			fd0_null = 1;
+			*fd0_null = 1;
 		if (fdnums[i] == 3 && strncmp(target, "socket:[", 8) == 0)
-			fd3_sock = 1;
+			*fd3_sock = 1;
 		for (int k = 0; k < nleaks; k++) {
 			int hit;
 			if (strcmp(leaks[k].kind, "file") == 0) {
@@ -1862,17 +2406,43 @@ static void check_host_fds(const char *tag)
 				snprintf(want, sizeof(want), "%s:[%lu]", leaks[k].kind, (unsigned long)leaks[k].ino);
 				hit = strcmp(target, want) == 0;
 			}
-			if (hit) {
-				leaked++;
-				fail("%s: host fd %d is the application's %s: %s", tag, fdnums[i], leaks[k].desc, target);
-			}
+			if (hit && pid != getpid())
+				fail("host fd %d is the application's %s: %s", fdnums[i], leaks[k].desc, target);
+			found[k] |= hit;
 		}
 	}
+	return count;
+}
+
+/* check_host_fds lists the host's fds and fails on any of ours. The same
+ * scan of our own /proc/self/fd must find every one of them, or the check
+ * could not see a leak. */
+static void check_host_fds(const char *tag)
+{
+	int found[16] = { 0 }, fd0, fd3;
+	char list[8192];
+	int mine = scan_fds(getpid(), found, list, sizeof(list), &fd0, &fd3), seen = 0;
+	for (int k = 0; k < nleaks; k++)
+		seen += found[k];
+	check(mine > 0 && seen == nleaks, "%s: self-check: the scan finds all %d tracked fds in /proc/self/fd: %d", tag,
+	      nleaks, seen);
+
+	pid_t hp = host_pid();
+	if (!check(hp > 0, "%s: found the host process: pid %d", tag, (int)hp))
+		return;
+	memset(found, 0, sizeof(found));
+	int count = scan_fds(hp, found, list, sizeof(list), &fd0, &fd3);
+	if (!check(count >= 0, "%s: can read /proc/%d/fd: %s", tag, (int)hp, count >= 0 ? "yes" : strerror(errno)))
+		return;
+	int leaked = 0;
+	for (int k = 0; k < nleaks; k++)
+		leaked += found[k];
 	note("%s: host %d fds: %s", tag, (int)hp, list);
 	note("%s: host fd count: %d", tag, count);
-	check(leaked == 0, "%s: none of the application's %d non-CLOEXEC fds is open in the host", tag, nleaks);
-	check(fd0_null, "%s: host fd 0 is /dev/null", tag);
-	check(fd3_sock, "%s: host fd 3 is a socket (control channel)", tag);
+	check(leaked == 0, "%s: none of the application's %d non-CLOEXEC fds is open in the host: %d are", tag, nleaks,
+	      leaked);
+	check(fd0, "%s: host fd 0 is /dev/null", tag);
+	check(fd3, "%s: host fd 3 is a socket (control channel)", tag);
 }
 
 static int scenario_fds(CK_FUNCTION_LIST_PTR f)
@@ -1887,7 +2457,7 @@ static int scenario_fds(CK_FUNCTION_LIST_PTR f)
 	CK_SLOT_ID slot;
 	rv = find_token_slot(f, &slot);
 	check_rv("find the token slot", rv, CKR_OK);
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
 	check_rv("C_OpenSession", rv, CKR_OK);
 	CK_BYTE b[16];
@@ -1926,7 +2496,7 @@ static int time_random(CK_FUNCTION_LIST_PTR f, const char *name, long n, double 
 	if (!check_rv(name, init_locking(f), CKR_OK))
 		return 0;
 	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	CK_RV rv = find_token_slot(f, &slot);
 	if (rv == CKR_OK)
 		rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
@@ -1996,7 +2566,8 @@ static void *thread_main(void *arg)
 	CK_FUNCTION_LIST_PTR f = t->f;
 	CK_SESSION_HANDLE s = 0;
 	CK_OBJECT_HANDLE pub = 0, priv = 0;
-	int have = 0, failures = 0;
+	int have = 0;
+	double last_progress = now_s();
 	while (t->ok < t->iters) {
 		CK_RV rv;
 		const char *step = "setup";
@@ -2016,7 +2587,7 @@ static void *thread_main(void *arg)
 			if (rv == CKR_OK) {
 				t->ok++;
 				atomic_fetch_add(&t_progress, 1);
-				failures = 0;
+				last_progress = now_s();
 				continue;
 			}
 		}
@@ -2043,7 +2614,10 @@ static void *thread_main(void *arg)
 			f->C_CloseSession(s);
 			s = 0;
 		}
-		if (++failures > 50)
+		/* a failed restart makes the proxy back off for a while */
+		if (rv == CKR_DEVICE_ERROR)
+			sleep_ms(10);
+		if (now_s() - last_progress > 30)
 			break;
 	}
 	if (s)
@@ -2101,6 +2675,130 @@ static void run_threads(CK_FUNCTION_LIST_PTR f, const char *pin, const char *lab
 		check(devs >= 1, "%s: the injected crash surfaced as CKR_DEVICE_ERROR (%d times)", tag, devs);
 }
 
+/* The restart race: 8 threads call C_GetInfo as fast as they can while the
+ * host is killed (SIGKILL from here) under them, 10 times. Calls in flight when the host dies
+ * must fail with CKR_DEVICE_ERROR; nobody finalized the library, so
+ * CKR_CRYPTOKI_NOT_INITIALIZED (or anything else) is wrong. */
+enum { RACE_THREADS = 8 };
+static atomic_int race_stop, race_devs;
+
+struct race {
+	CK_FUNCTION_LIST_PTR f;
+	long calls, ok, dev;
+	long other;
+	CK_RV other_rv;
+	double slowest;
+	CK_RV slowest_rv;
+};
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	while (!atomic_load(&race_stop)) {
+		CK_INFO info;
+		double t0 = now_s();
+		CK_RV rv = r->f->C_GetInfo(&info);
+		double dt = now_s() - t0;
+		if (dt > r->slowest) {
+			r->slowest = dt;
+			r->slowest_rv = rv;
+		}
+		r->calls++;
+		if (rv == CKR_OK) {
+			r->ok++;
+		} else if (rv == CKR_DEVICE_ERROR) {
+			r->dev++;
+			atomic_fetch_add(&race_devs, 1);
+		} else if (r->other++ == 0) {
+			r->other_rv = rv;
+		}
+	}
+	return NULL;
+}
+
+static void race_run(CK_FUNCTION_LIST_PTR f)
+{
+	struct race rs[RACE_THREADS];
+	pthread_t th[RACE_THREADS];
+	atomic_store(&race_stop, 0);
+	atomic_store(&race_devs, 0);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		memset(&rs[i], 0, sizeof(rs[i]));
+		rs[i].f = f;
+		pthread_create(&th[i], NULL, race_thread, &rs[i]);
+	}
+	int rounds = 0, kills = 0;
+	for (int round = 0; round < 10; round++) {
+		sleep_ms(100);
+		int before = atomic_load(&race_devs);
+		pid_t hp = host_pid();
+		for (double t0 = now_s(); hp <= 0 && now_s() - t0 < 6; hp = host_pid())
+			sleep_ms(10); /* a restart back-off: the callers start one soon */
+		if (hp <= 0)
+			continue;
+		kill(hp, SIGKILL); /* the vendor "crashes" mid-call */
+		kills++;
+		double t0 = now_s();
+		while (atomic_load(&race_devs) == before && now_s() - t0 < 20)
+			sleep_ms(1);
+		if (atomic_load(&race_devs) != before)
+			rounds++;
+	}
+	sleep_ms(100);
+	atomic_store(&race_stop, 1);
+	long calls = 0, dev = 0, other = 0;
+	CK_RV other_rv = CKR_OK, slowest_rv = CKR_OK;
+	double slowest = 0;
+	for (int i = 0; i < RACE_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		if (rs[i].slowest > slowest) {
+			slowest = rs[i].slowest;
+			slowest_rv = rs[i].slowest_rv;
+		}
+		calls += rs[i].calls;
+		dev += rs[i].dev;
+		if (rs[i].other && !other)
+			other_rv = rs[i].other_rv;
+		other += rs[i].other;
+	}
+	note("restart race: %ld calls of C_GetInfo from %d threads, %ld CKR_DEVICE_ERROR, %ld other, %d host kills, %d seen",
+	     calls, RACE_THREADS, dev, other, kills, rounds);
+	check(kills == 10, "restart race: a live host to kill each time: %d of 10", kills);
+	check(rounds == kills, "restart race: each of the %d host kills surfaced as CKR_DEVICE_ERROR: %d did", kills, rounds);
+	check(other == 0,
+	      "restart race: calls in flight when the host is killed get CKR_OK or CKR_DEVICE_ERROR only: %ld got something else (first: %s)",
+	      other, rvs(other_rv));
+	/* A kill fails the calls in flight (one per thread) and maybe a few
+	 * more while the new host starts; a restart that itself fails makes
+	 * the proxy back off and fail every call for a while. */
+	long budget = (long)kills * RACE_THREADS * 3;
+	check(dev <= budget,
+	      "restart race: each host kill fails only the calls around it, the next calls get a new host: %ld CKR_DEVICE_ERROR for %d kills of %d threads (at most %ld)",
+	      dev, kills, RACE_THREADS, budget);
+	check(slowest < 3.0,
+	      "restart race: no call waited long for a new host (the vendor loads in milliseconds): slowest %.2f s (%s)",
+	      slowest, rvs(slowest_rv));
+	CK_INFO info;
+	CK_RV rv = f->C_GetInfo(&info);
+	check_rv("restart race: C_GetInfo afterwards", rv, CKR_OK);
+	/* let a restart back-off run out, so the rest of the scenario runs */
+	for (double t0 = now_s(); rv != CKR_OK && now_s() - t0 < 8; sleep_ms(100))
+		rv = f->C_GetInfo(&info);
+}
+
+static CK_RV blocking_wait(void *arg)
+{
+	CK_FUNCTION_LIST_PTR f = arg;
+	CK_SLOT_ID slot = 0;
+	return f->C_WaitForSlotEvent(0, &slot, NULL);
+}
+
+static CK_RV timed_finalize(void *arg)
+{
+	CK_FUNCTION_LIST_PTR f = arg;
+	return f->C_Finalize(NULL);
+}
+
 static int scenario_threads(CK_FUNCTION_LIST_PTR f, const char *pin)
 {
 	CK_RV rv;
@@ -2111,7 +2809,7 @@ static int scenario_threads(CK_FUNCTION_LIST_PTR f, const char *pin)
 	CK_SLOT_ID slot;
 	rv = find_token_slot(f, &slot);
 	check_rv("find the token slot", rv, CKR_OK);
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	rv = open_login(f, slot, pin, &s);
 	check_rv("C_OpenSession + C_Login", rv, CKR_OK);
 	char label[64];
@@ -2133,8 +2831,10 @@ static int scenario_threads(CK_FUNCTION_LIST_PTR f, const char *pin)
 
 	run_threads(f, pin, label, slot, 0, "after the crash", 0);
 
+	race_run(f);
+
 	/* clean up the token keys */
-	CK_SESSION_HANDLE s2;
+	CK_SESSION_HANDLE s2 = CK_INVALID_HANDLE;
 	rv = open_login(f, slot, pin, &s2);
 	if (rv == CKR_OK)
 		rv = find_pair(f, s2, label, &pub, &priv);
@@ -2148,6 +2848,49 @@ static int scenario_threads(CK_FUNCTION_LIST_PTR f, const char *pin)
 	char desc[256];
 	int left = wait_no_hosts(1500, desc, sizeof(desc));
 	check(left == 0, "no host child process remains after C_Finalize: %d left [%s]", left, desc);
+
+	/* C_Finalize releases a thread blocked in C_WaitForSlotEvent (here a
+	 * vendor that blocks forever in it): it returns
+	 * CKR_CRYPTOKI_NOT_INITIALIZED. */
+	rv = init_locking(f);
+	check_rv("blocked wait: C_Initialize", rv, CKR_OK);
+	arm("hang:C_WaitForSlotEvent");
+	struct timed *w = calloc(1, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->fn = blocking_wait;
+	w->arg = f;
+	pthread_t wt;
+	pthread_create(&wt, NULL, timed_thread, w);
+	sleep_ms(500);
+	pthread_mutex_lock(&w->mu);
+	int early = w->done;
+	CK_RV early_rv = w->rv;
+	pthread_mutex_unlock(&w->mu);
+	check(!early, "blocked wait: C_WaitForSlotEvent(0) blocks%s%s", early ? ": it returned " : "",
+	      early ? rvs(early_rv) : "");
+	double t0 = now_s(), dt = 0;
+	if (!run_timed(timed_finalize, f, 25, &rv, &dt))
+		wedged(f, "blocked wait: C_Finalize did not return within 25 s");
+	check_rv("blocked wait: C_Finalize", rv, CKR_OK);
+	check(dt < 5, "blocked wait: C_Finalize returned within 5 s: %.2f s", dt);
+	int done = 0;
+	while (!done && now_s() - t0 < 10) {
+		pthread_mutex_lock(&w->mu);
+		done = w->done;
+		pthread_mutex_unlock(&w->mu);
+		if (!done)
+			sleep_ms(20);
+	}
+	if (check(done, "blocked wait: C_Finalize released the waiting thread (within %.1f s)", now_s() - t0)) {
+		pthread_join(wt, NULL);
+		if (!early)
+			check_rv("blocked wait: the released C_WaitForSlotEvent", w->rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+		free(w);
+	}
+	arm("none");
+	left = wait_no_hosts(2500, desc, sizeof(desc));
+	check(left == 0, "blocked wait: no host child process remains: %d left [%s]", left, desc);
 	cleanup_fault_file();
 	return finish();
 }
@@ -2168,18 +2911,17 @@ static CK_RV try_init(const char *what, CK_RV want, int want_any_error)
 {
 	CK_RV rv = 0;
 	double dt = 0;
-	if (!run_timed(timed_init, NULL, 10, &rv, &dt)) {
+	if (!run_timed(timed_init, NULL, 25, &rv, &dt)) {
 		char msg[300];
-		snprintf(msg, sizeof(msg), "%s: C_Initialize did not return within 10 s (hang or deadlock in the proxy)",
+		snprintf(msg, sizeof(msg), "%s: C_Initialize did not return within 25 s (hang or deadlock in the proxy)",
 			 what);
-		die_now(msg);
+		wedged(err_f, msg);
 	}
-	char w[300];
-	snprintf(w, sizeof(w), "%s: C_Initialize returns within 10 s (%.2f s)", what, dt);
-	check(dt < 10, "%s", w);
+	check(dt < 10, "%s: C_Initialize returns within 10 s: took %.2f s", what, dt);
 	if (want_any_error)
 		check(rv != CKR_OK, "%s: C_Initialize fails: got %s", what, rvs(rv));
 	else {
+		char w[300];
 		snprintf(w, sizeof(w), "%s: C_Initialize", what);
 		check_rv(w, rv, want);
 	}
@@ -2196,15 +2938,15 @@ static void normal_init_works(const char *tag)
 	unsetenv("FAULTMOD_FAULT");
 	CK_RV rv = 0;
 	double dt = 0;
-	if (!run_timed(timed_init, NULL, 10, &rv, &dt)) {
-		snprintf(w, sizeof(w), "%s: C_Initialize with SoftHSM did not return within 10 s", tag);
-		die_now(w);
+	if (!run_timed(timed_init, NULL, 25, &rv, &dt)) {
+		snprintf(w, sizeof(w), "%s: C_Initialize with SoftHSM did not return within 25 s", tag);
+		wedged(f, w);
 	}
 	snprintf(w, sizeof(w), "%s: C_Initialize with SoftHSM", tag);
 	if (!check_rv(w, rv, CKR_OK))
 		return;
 	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE s;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	rv = find_token_slot(f, &slot);
 	if (rv == CKR_OK)
 		rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
@@ -2261,8 +3003,8 @@ static int scenario_errors(CK_FUNCTION_LIST_PTR f)
 		snprintf(cfg, sizeof(cfg), "module=%s timeout=2s", softhsm_path());
 		CK_RV rv = 0;
 		double dt = 0;
-		if (!run_timed(timed_init_reserved, cfg, 10, &rv, &dt))
-			die_now("C_Initialize with pReserved configuration did not return within 10 s");
+		if (!run_timed(timed_init_reserved, cfg, 25, &rv, &dt))
+			wedged(f, "C_Initialize with pReserved configuration did not return within 25 s");
 		check_rv("C_Initialize configured by pReserved \"module=... timeout=2s\"", rv, CKR_OK);
 		if (rv == CKR_OK) {
 			CK_ULONG cnt = 0;
@@ -2272,14 +3014,19 @@ static int scenario_errors(CK_FUNCTION_LIST_PTR f)
 	}
 
 	setenv("P11ISOLATE_MODULE", faultmod_path(), 1);
-	setenv("FAULTMOD_FAULT", "exit3:C_Initialize", 1);
-	try_init("faultmod with FAULTMOD_FAULT=exit3:C_Initialize", CKR_DEVICE_ERROR, 0);
+	setenv("FAULTMOD_FAULT", "segv:C_GetFunctionList", 1);
+	try_init("faultmod with FAULTMOD_FAULT=segv:C_GetFunctionList", 0, 1);
 	char desc[256];
 	int left = wait_no_hosts(1500, desc, sizeof(desc));
 	check(left == 0, "no host left behind by the failed C_Initialize: %d left [%s]", left, desc);
 
-	setenv("FAULTMOD_FAULT", "segv:C_GetFunctionList", 1);
-	try_init("faultmod with FAULTMOD_FAULT=segv:C_GetFunctionList", 0, 1);
+	setenv("FAULTMOD_FAULT", "exit3:C_Initialize", 1);
+	try_init("faultmod with FAULTMOD_FAULT=exit3:C_Initialize", CKR_DEVICE_ERROR, 0);
+	left = wait_no_hosts(1500, desc, sizeof(desc));
+	check(left == 0, "no host left behind by the failed C_Initialize: %d left [%s]", left, desc);
+
+	setenv("FAULTMOD_FAULT", "segv:C_Initialize", 1);
+	try_init("faultmod with FAULTMOD_FAULT=segv:C_Initialize", CKR_DEVICE_ERROR, 0);
 
 	normal_init_works("after the vendor failures");
 	unsetenv("FAULTMOD_FAULT");
@@ -2297,7 +3044,7 @@ static void usage(void)
 		"  crash PIN                  vendor crashes/hangs (MODULE = proxy; uses faultmod)\n"
 		"  fork                       the fork guard\n"
 		"  fds                        no application fd leaks into the host\n"
-		"  timing N DIRECT_MODULE     C_GenerateRandom(32) cost, direct vs MODULE\n"
+		"  timing [N] [DIRECT_MODULE] N (20000) calls of C_GenerateRandom(32), direct vs MODULE\n"
 		"  threads PIN                4 threads signing, with a crash in the middle (faultmod)\n"
 		"  errors                     C_Initialize failures (MODULE = proxy)\n");
 	exit(2);
@@ -2337,6 +3084,9 @@ int main(int argc, char **argv)
 		if (argc == 5) {
 			n = atol(argv[3]);
 			direct = argv[4];
+		} else if (strspn(argv[3], "0123456789") == strlen(argv[3])) {
+			n = atol(argv[3]);
+			direct = softhsm_path();
 		}
 		if (n <= 0)
 			usage();
