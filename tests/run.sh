@@ -3,7 +3,9 @@
 # builds first, then runs this).
 #
 # Every scenario of the driver (build/tests/p11test) runs against its own
-# throwaway SoftHSM2 token, then tests/pkcs11-tool.sh if it exists. Each
+# throwaway SoftHSM2 token, then the real-client tests (pkcs11-tool and
+# OpenSSL, GnuTLS, NSS, Java, crypto11), the memfd fallback and, when
+# present, the differential harness (tests/diff). Each
 # scenario's output is printed; the last line is "N passed, N failed"
 # (N counts scenarios), and the exit status is non-zero if any failed.
 #
@@ -142,10 +144,12 @@ wanted threads && scenario threads "$DRIVER" "$LIB" threads "$PIN"
 wanted errors && scenario errors "$DRIVER" "$LIB" errors
 wanted timing && scenario timing env P11ISOLATE_MODULE="$SOFTHSM" "$DRIVER" "$LIB" timing 20000 "$SOFTHSM"
 
-if [[ -f $ROOT/tests/pkcs11-tool.sh ]] && wanted pkcs11-tool; then
-	scenario pkcs11-tool env P11ISOLATE_MODULE="$SOFTHSM" PIN="$PIN" bash "$ROOT/tests/pkcs11-tool.sh"
-elif wanted pkcs11-tool; then
-	printf '\n=== pkcs11-tool\n# tests/pkcs11-tool.sh does not exist: skipped\n'
+# Real clients, the memfd fallback and the differential harness.
+wanted pkcs11-tool && scenario pkcs11-tool env P11ISOLATE_MODULE="$SOFTHSM" PIN="$PIN" bash "$ROOT/tests/pkcs11-tool.sh"
+wanted memfd-fallback && scenario memfd-fallback env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/memfd-fallback.sh"
+wanted clients && scenario clients env -u SOFTHSM2_CONF P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/clients/run.sh"
+if [[ -f $ROOT/tests/diff/run.sh ]] && wanted diff; then
+	scenario diff bash "$ROOT/tests/diff/run.sh"
 fi
 
 printf '\n'
