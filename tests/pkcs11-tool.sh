@@ -199,6 +199,15 @@ else
 	[[ -f $tmp/ec-xverify2.out ]] && details "$tmp/ec-xverify2.out"
 fi
 
+# With only the EC key pair on the token, pkcs11-tool's self test passes.
+if run selftest-ec proxy --token-label "$LABEL" --test --login --pin "$PIN" &&
+	grep -q '^No errors' "$tmp/selftest-ec.out"; then
+	ok "pkcs11-tool --test --login through the proxy reports no errors (EC key on the token)"
+else
+	fail "pkcs11-tool --test --login through the proxy reports no errors (EC key on the token)"
+	details "$tmp/selftest-ec.out"
+fi
+
 # --- RSA-2048 -------------------------------------------------------------------
 
 if run rsa-gen proxy "${L[@]}" --keypairgen --key-type rsa:2048 --id "$RSA_ID" --label "$RSA_LABEL" &&
@@ -423,6 +432,18 @@ if [[ $line == *'died during C_Sign'*SIGSEGV* ]]; then
 else
 	fail "segv:C_Sign: the proxy's log line says the host died of SIGSEGV in C_Sign (it says: ${line:-nothing})"
 	grep -m3 'host\[[0-9]*\]: .*SIG' "$tmp/crash.log" 2>/dev/null | sed 's/^/#   relayed from the host: /' || true
+fi
+
+# pkcs11-tool's own self test, with the keys of this run on the token: it
+# must report exactly what it reports with the vendor module directly (with
+# RSA keys present, SoftHSM2 itself fails pkcs11-tool's default OAEP-SHA256).
+run selftest-direct vendor --token-label "$LABEL" --test --login --pin "$PIN" && st_direct=0 || st_direct=$?
+run selftest proxy --token-label "$LABEL" --test --login --pin "$PIN" && st_proxy=0 || st_proxy=$?
+if ((st_direct == st_proxy)) && diff -q "$tmp/selftest-direct.out" "$tmp/selftest.out" >/dev/null; then
+	ok "pkcs11-tool --test --login: the same report and status ($st_proxy) through the proxy as directly ($(grep -m1 -E '^No errors|^error' "$tmp/selftest.out" || echo 'see output'))"
+else
+	fail "pkcs11-tool --test --login: the report through the proxy differs from the direct one"
+	diff "$tmp/selftest-direct.out" "$tmp/selftest.out" | head -n 12 | sed 's/^/#   /'
 fi
 
 # A crash in C_SignInit is fatal to pkcs11-tool, which prints the result.
