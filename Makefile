@@ -17,10 +17,10 @@ SOURCES  := $(shell find proxy host cshim internal cmd -name '*.go' -o -name '*.
 BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 openssl libnss3-tools default-jdk-headless \
+APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3-tools default-jdk-headless \
 	libengine-pkcs11-openssl gnutls-bin
 
-.PHONY: all deps demo test unit integration vet fuzz install clean generate
+.PHONY: all deps demo test unit integration vet fuzz bench install clean generate
 
 all: $(LIB)
 
@@ -75,6 +75,11 @@ fuzz: $(HOST_BIN)
 
 integration: $(LIB) $(FAULTMOD) $(DRIVER)
 	tests/run.sh
+	tests/bench/run.sh --quick
+
+# Direct vs. libp11isolate.so vs. p11-kit's RPC, interleaved, with ratios.
+bench: $(LIB)
+	tests/bench/run.sh
 
 test: deps
 	$(MAKE) vet unit integration
