@@ -20,7 +20,7 @@ BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3-tools default-jdk-headless \
 	libengine-pkcs11-openssl gnutls-bin
 
-.PHONY: all deps demo test unit integration vet fuzz bench install clean generate
+.PHONY: all deps demo test unit integration vet fuzz bench isolation install clean generate
 
 all: $(LIB)
 
@@ -76,6 +76,10 @@ fuzz: $(HOST_BIN)
 integration: $(LIB) $(FAULTMOD) $(DRIVER)
 	tests/run.sh
 	tests/bench/run.sh --quick
+
+# The hostile-module test of the sandbox profiles (also part of tests/run.sh).
+isolation: $(LIB)
+	tests/isolation/run.sh
 
 # Direct vs. libp11isolate.so vs. p11-kit's RPC, interleaved, with ratios.
 bench: $(LIB)

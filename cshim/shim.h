@@ -22,9 +22,44 @@ void p11i_fd_unregister(int fd);
 
 /* Spawning the host (spawn.c). */
 int p11i_memfd_image(const void *image, size_t len);
-int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
-	       char *const argv[], char *const envp[], int *pidfd, int *err);
 int p11i_self_dir(char *buf, size_t len);
+
+/* The sandbox the host is spawned into (profiles and layers: README.md,
+ * "Isolation"). Path lists are NULL-terminated; NULL means empty. */
+enum { P11I_SANDBOX_OFF, P11I_SANDBOX_DEFAULT, P11I_SANDBOX_STRICT };
+
+struct p11i_sandbox {
+	int profile;             /* P11I_SANDBOX_* */
+	int userns;              /* not root: namespaces need a user namespace */
+	int drop_caps;           /* root: drop the capabilities that reach other processes */
+	unsigned uid, gid;       /* mapped to themselves in the user namespace */
+	int status_fd;           /* write end of the init's status pipe */
+	char *const *argv_init;  /* the host's argv when it runs under its init */
+	/* strict only: */
+	char *const *ro_paths;     /* read and execute */
+	char *const *rw_paths;     /* sandbox_paths: everything */
+	char *const *dev_files;    /* device files opened for reading and writing */
+	char *const *private_dirs; /* get a fresh tmpfs ("/tmp", "/dev/shm") */
+	char *const *keep_paths;   /* under private_dirs, bind-mounted back */
+};
+
+/* Layers, bits of p11i_report.layers; err[layer] is the errno of a wanted
+ * layer that could not be set up. */
+enum {
+	P11I_L_USERNS, P11I_L_PIDNS, P11I_L_MNTNS, P11I_L_NETNS, P11I_L_IPCNS,
+	P11I_L_INIT, P11I_L_PROC, P11I_L_PRIVATE, P11I_L_CAPS, P11I_L_KEYRING,
+	P11I_L_SECCOMP, P11I_L_LANDLOCK, P11I_L_LANDLOCK_FS, P11I_L_COUNT
+};
+
+struct p11i_report {
+	unsigned layers;
+	int landlock_abi;
+	int err[P11I_L_COUNT];
+};
+
+int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
+	       char *const argv[], char *const envp[], const struct p11i_sandbox *sb,
+	       struct p11i_report *rep, int *pidfd, int *err);
 
 void p11i_log_write(int fd, const char *buf, size_t len);
 

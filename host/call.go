@@ -19,19 +19,29 @@ import (
 const (
 	ulongSize = 8
 	attrSize  = C.sizeof_CK_ATTRIBUTE
-	// maxOut clamps an output capacity the application declares: nothing
-	// larger can come back in one frame anyway.
-	maxOut = wire.MaxFrame - 4096
+	// maxOut clamps an output capacity the application declares (an
+	// application may pass a huge buffer for a small result): the vendor is
+	// told the clamped capacity, the size of the buffer it gets, which stays
+	// well inside the host's default memory limit.
+	maxOut = 256 << 20
 )
 
 // call holds one call's decoded state; it is reused for every call on a
 // channel. Memory handed to the vendor comes from the arena, or points into
-// the request frame, which is C memory too.
+// the request frame, which is C memory too, or into the channel's shared
+// region (large input and output buffers).
 type call struct {
-	arena arena
-	d     *wire.Decoder
-	args  [p11calls.MaxArgs]uintptr
-	outs  []out
+	arena  arena
+	region *wire.Region // nil: the channel has none
+	d      *wire.Decoder
+	args   [p11calls.MaxArgs]uintptr
+	outs   []out
+	attrs  []attr // records of the templates being read back, reused
+
+	// A mechanism whose parameter the proxy could not carry: the vendor is
+	// only asked whether it knows the mechanism.
+	uncarried    uint64
+	hasUncarried bool
 }
 
 // out remembers what an output argument needs for the reply.
@@ -39,7 +49,9 @@ type out struct {
 	kind  byte
 	p, n  uintptr // buffer (or struct) and length pointer / value, by kind
 	cap   uint64  // capacity the application declared
+	given uint64  // Y: the length the vendor was given (cap, clamped for a buffer)
 	tmpl  []attr  // A: the template
+	none  bool    // A: no template (NULL)
 	mech  *mechparams.Layout
 	param unsafe.Pointer
 }
@@ -51,38 +63,78 @@ type attr struct {
 	nested []attr
 }
 
-func newCall() *call { return &call{d: wire.NewDecoder()} }
+// newCall makes a call of a channel whose shared region is mem (nil: none).
+func newCall(mem []byte) *call {
+	c := &call{d: wire.NewDecoder(), region: wire.NewRegion(mem)}
+	c.d.SetRegion(c.region)
+	return c
+}
 
 func (c *call) free() { c.arena.release() }
+
+// reset makes the call ready for the next one; the memory stays.
+func (c *call) reset() {
+	c.arena.reset()
+	c.region.Reset()
+	clear(c.outs)
+	c.outs = c.outs[:0]
+	clear(c.attrs)
+	c.attrs = c.attrs[:0]
+	c.hasUncarried = false
+	if cap(c.attrs) > 4096 {
+		c.attrs = nil // a huge template once; not kept
+	}
+}
 
 // run decodes one request from body, calls the vendor and encodes the reply.
 // An error means the request was malformed: the host stops.
 func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) error {
-	defer c.arena.reset()
+	defer c.reset()
+	f, err := c.decode(body)
+	if err != nil {
+		return err
+	}
+	rv := C.CK_RV(C.CKR_GENERAL_ERROR)
+	switch {
+	case list == nil:
+	case c.hasUncarried:
+		// Every function with a mechanism takes the session first.
+		rv = C.p11h_mechanism_known(list, C.CK_SESSION_HANDLE(c.args[0]), C.CK_MECHANISM_TYPE(c.uncarried))
+		if rv == C.CKR_OK {
+			rv = C.CKR_MECHANISM_PARAM_INVALID
+		}
+	default:
+		rv = C.p11h_invoke(list, C.int(f.ID), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
+	}
+	if f.CarriesSecret() {
+		clear(body) // the PIN crossed in this frame
+	}
+	c.encodeReply(e, uint64(rv))
+	return e.Err()
+}
+
+// decode decodes a request into c.args, the vendor's arguments.
+func (c *call) decode(body []byte) (p11calls.Func, error) {
 	d := c.d
 	d.Reset(body)
 	id := int(d.UintMax(uint64(len(p11calls.Funcs)-1), "function"))
 	f := p11calls.Funcs[id]
-	c.outs = c.outs[:0]
 	n := 0
 	for i := 0; i < len(f.Args) && d.Ok(); i++ {
 		n += c.decodeArg(f.Args[i], c.args[n:])
 	}
 	if err := d.Finish(); err != nil {
-		return fmt.Errorf("%s: %w", f.Name, err)
+		return f, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	rv := C.CK_RV(C.CKR_GENERAL_ERROR)
-	if list != nil {
-		rv = C.p11h_invoke(list, C.int(id), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
-	}
-	if f.CarriesSecret() {
-		clear(body) // the PIN crossed in this frame
-	}
-	e.Uint(uint64(rv))
+	return f, nil
+}
+
+// encodeReply encodes the vendor's answer rv and the outputs.
+func (c *call) encodeReply(e *wire.Encoder, rv uint64) {
+	e.Uint(rv)
 	for i := range c.outs {
 		c.encodeOut(e, &c.outs[i], rv)
 	}
-	return e.Err()
 }
 
 func (c *call) ulong(v uint64) uintptr {
@@ -114,7 +166,7 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		if d.IsNil() {
 			a[0], a[1] = 0, uintptr(d.Uint())
 		} else {
-			b := d.Bytes()
+			b := d.Data()
 			a[0], a[1] = c.bytesArg(b), uintptr(len(b))
 		}
 		return 2
@@ -163,12 +215,20 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		return 1
 	case 'Y':
 		o := out{kind: k}
-		if !d.IsNil() {
+		hasLen := !d.IsNil()
+		if hasLen {
 			o.cap = d.Uint()
-			o.n = c.ulong(o.cap)
 		}
+		// The vendor sees the application's exact length, clamped only
+		// when it describes a buffer the host must allocate.
 		if d.Bool() {
-			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap), 1))))
+			o.p = c.outBuf(clamp(o.cap))
+			o.given = clamp(o.cap)
+		} else {
+			o.given = o.cap
+		}
+		if hasLen {
+			o.n = c.ulong(o.given)
 		}
 		a[0], a[1] = o.p, o.n
 		c.outs = append(c.outs, o)
@@ -178,11 +238,11 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		nonNull := d.Bool()
 		o.cap = d.Uint()
 		if nonNull {
-			if o.cap > maxOut {
+			if o.cap > wire.MaxBuffer {
 				d.Fail("random buffer of %d bytes", o.cap)
 				return 2
 			}
-			o.p = uintptr(c.arena.alloc(uintptr(max(o.cap, 1))))
+			o.p = c.outBuf(o.cap)
 		}
 		a[0], a[1] = o.p, uintptr(o.cap)
 		c.outs = append(c.outs, o)
@@ -191,6 +251,7 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		o := out{kind: k}
 		var p unsafe.Pointer
 		p, o.tmpl, o.cap = c.getTemplate(0)
+		o.none = p == nil
 		a[0], a[1] = uintptr(p), uintptr(o.cap)
 		c.outs = append(c.outs, o)
 		return 2
@@ -199,7 +260,11 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		nonNull := d.Bool()
 		if !d.IsNil() {
 			o.cap = d.Uint()
-			o.n = c.ulong(o.cap)
+			o.given = o.cap
+			if nonNull {
+				o.given = clamp(o.cap)
+			}
+			o.n = c.ulong(o.given)
 		}
 		if nonNull {
 			o.p = uintptr(c.arena.alloc(uintptr(max(clamp(o.cap), 1) * ulongSize)))
@@ -217,7 +282,7 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		if !d.IsNil() {
 			o.n = c.ulong(d.Uint())
 		}
-		a[0], a[1], a[2] = o.p, uintptr(o.cap), o.n
+		a[0], a[1], a[2] = o.p, uintptr(clamp(o.cap)), o.n
 		c.outs = append(c.outs, o)
 		return 3
 	case 'U', 'P', 'S', 'O':
@@ -273,12 +338,25 @@ func (c *call) template(depth int) (uintptr, uintptr) {
 			at.pValue = ptr(q)
 			at.ulValueLen = C.CK_ULONG(m * attrSize)
 		default:
-			b := d.Bytes()
+			b := d.Data()
 			at.pValue = ptr(c.bytesArg(b))
 			at.ulValueLen = C.CK_ULONG(len(b))
 		}
 	}
 	return uintptr(p), uintptr(n)
+}
+
+// attrRecs returns n cleared records from the reused slab. Records of a
+// template already handed out stay valid when the slab grows: they keep
+// the old array.
+func (c *call) attrRecs(n int) []attr {
+	if len(c.attrs)+n > cap(c.attrs) {
+		c.attrs = make([]attr, 0, max(2*cap(c.attrs), n, 64))
+	}
+	c.attrs = c.attrs[:len(c.attrs)+n]
+	recs := c.attrs[len(c.attrs)-n:]
+	clear(recs)
+	return recs
 }
 
 // getTemplate decodes a template to be filled: nil and a count for NULL, or
@@ -292,7 +370,7 @@ func (c *call) getTemplate(depth int) (unsafe.Pointer, []attr, uint64) {
 	n := d.ArrayLen(wire.MaxTemplate)
 	p := c.arena.alloc(uintptr(max(n, 1)) * attrSize)
 	attrs := unsafe.Slice((*C.CK_ATTRIBUTE)(p), max(n, 1))
-	recs := make([]attr, n)
+	recs := c.attrRecs(n)
 	for i := 0; i < n && d.Ok(); i++ {
 		at := &attrs[i]
 		recs[i].a = at
@@ -309,10 +387,18 @@ func (c *call) getTemplate(depth int) (unsafe.Pointer, []attr, uint64) {
 			at.pValue, recs[i].nested = q, nested
 			at.ulValueLen = C.CK_ULONG(m * attrSize)
 			recs[i].cap = m * attrSize
+		case d.PeekBytes():
+			// A nested template's buffer, with the application's
+			// contents: what the vendor leaves alone stays as it was.
+			b := d.Bytes()
+			recs[i].cap = uint64(len(b))
+			q := c.arena.alloc(uintptr(max(len(b), 1)))
+			copy(unsafe.Slice((*byte)(q), len(b)), b)
+			at.pValue, at.ulValueLen = q, C.CK_ULONG(len(b))
 		default:
 			recs[i].cap = d.Uint()
-			at.ulValueLen = C.CK_ULONG(recs[i].cap)
-			at.pValue = c.arena.alloc(uintptr(max(clamp(recs[i].cap), 1)))
+			at.ulValueLen = C.CK_ULONG(clamp(recs[i].cap))
+			at.pValue = ptr(c.outBuf(clamp(recs[i].cap)))
 		}
 	}
 	return p, recs, uint64(n)
@@ -328,6 +414,10 @@ func (c *call) mechanism() uintptr {
 	switch {
 	case d.IsNil():
 		m.pParameter, m.ulParameterLen = nil, C.CK_ULONG(d.Uint())
+	case d.IsFalse():
+		// A parameter the proxy cannot carry: the vendor is not called.
+		c.uncarried = uint64(m.mechanism)
+		c.hasUncarried = true
 	case d.PeekArray():
 		l, _, _ := mechparams.Lookup(uint64(m.mechanism))
 		if l == nil {
@@ -361,37 +451,44 @@ func ulongAt(p uintptr) uint64 { return uint64(*(*C.CK_ULONG)(ptr(p))) }
 // ptr turns an address of C memory back into a pointer.
 func ptr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
 
-func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
+func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 	ok := rv == C.CKR_OK
 	switch o.kind {
 	case 'Y':
-		if o.n == 0 {
+		switch {
+		case o.n == 0:
 			e.Nil()
-		} else {
+		case ulongAt(o.n) == o.given:
+			e.Uint(o.cap) // untouched: the application's own value
+		default:
 			e.Uint(ulongAt(o.n))
 		}
 		if o.p != 0 && o.n != 0 && ok && ulongAt(o.n) <= clamp(o.cap) {
-			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), ulongAt(o.n)))
+			c.putData(e, o.p, ulongAt(o.n))
 		} else {
 			e.Nil()
 		}
 	case 'G':
 		if o.p != 0 && ok {
-			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), o.cap))
+			c.putData(e, o.p, o.cap)
 		} else {
 			e.Nil()
 		}
 	case 'A':
-		if o.tmpl == nil && o.cap > 0 {
-			e.Nil()
+		if o.none {
+			e.Nil() // the proxy sent none either (NULL, or too large)
 			return
 		}
-		encodeTemplate(e, o.tmpl)
+		c.encodeTemplate(e, o.tmpl)
 	case 'L', 'K', 'F':
 		count := uint64(0)
-		if o.n == 0 {
+		switch {
+		case o.n == 0:
 			e.Nil()
-		} else {
+		case o.kind != 'F' && ulongAt(o.n) == o.given:
+			count = o.cap // untouched: the application's own value
+			e.Uint(count)
+		default:
 			count = ulongAt(o.n)
 			e.Uint(count)
 		}
@@ -424,18 +521,19 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv C.CK_RV) {
 
 // encodeTemplate writes each attribute's ulValueLen and, where the vendor
 // filled the application's buffer, the value: bytes, or a nested template.
-func encodeTemplate(e *wire.Encoder, t []attr) {
+func (c *call) encodeTemplate(e *wire.Encoder, t []attr) {
 	e.ArrayLen(len(t))
 	for _, a := range t {
 		n := uint64(a.a.ulValueLen)
+		e.Uint(uint64(a.a._type))
 		e.Uint(n)
 		switch {
 		case a.a.pValue == nil || n == uint64(C.CK_UNAVAILABLE_INFORMATION):
 			e.Nil()
 		case a.nested != nil:
-			encodeTemplate(e, a.nested)
+			c.encodeTemplate(e, a.nested)
 		case n <= clamp(a.cap):
-			e.Bytes(unsafe.Slice((*byte)(a.a.pValue), n))
+			c.putData(e, uintptr(a.a.pValue), n)
 		default:
 			e.Nil()
 		}

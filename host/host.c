@@ -2,7 +2,9 @@
 #include "host.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,22 +12,65 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* p11h_init is the init of the host's pid namespace (the spawn asked for
+ * it with P11H_INIT_ARG): it forks the host proper, which returns to start
+ * Go as pid 2, and stays behind to reap. An init is immune to the signals
+ * its own namespace sends with the default action, so raise(SIGKILL) or
+ * abort() in a vendor module would not end a host that was pid 1; pid 2
+ * dies of them as anywhere else. When the host ends, the init writes its
+ * wait status to P11H_STATUS_FD, for the proxy's log, and exits, which
+ * kills whatever else is left in the namespace. */
+static void p11h_init(void)
+{
+	pid_t host = fork();
+
+	if (host < 0) {
+		dprintf(2, "p11isolate-host: init: fork: %s\n", strerror(errno));
+		_exit(126);
+	}
+	if (host == 0) {
+		close(P11H_STATUS_FD);
+		/* The host leads a process group of its own, so it can kill
+		 * whatever the vendor forks (see killGroup in main.go). */
+		setpgid(0, 0);
+		return;
+	}
+	for (;;) {
+		int st = 0;
+		pid_t w = waitpid(-1, &st, __WALL);
+		if (w == host) {
+			while (write(P11H_STATUS_FD, &st, sizeof(st)) < 0 && errno == EINTR)
+				;
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		if (w < 0 && errno != EINTR)
+			_exit(125);
+	}
+}
 
 /* Runs before the Go runtime starts: whatever the exec left open beyond
  * stdio and the control channel is closed here, so neither Go nor the vendor
  * module ever sees it. Core dumps are turned off so a vendor crash cannot
- * write PINs or keys to disk. */
-__attribute__((constructor)) static void p11h_sweep(void)
+ * write PINs or keys to disk, and the host is not dumpable: its /proc files
+ * belong to root and same-uid processes cannot ptrace it. */
+__attribute__((constructor)) static void p11h_sweep(int argc, char **argv, char **envp)
 {
 	struct rlimit none = { 0, 0 };
+	int init = argc == 2 && argv != NULL && argv[1] != NULL && strcmp(argv[1], P11H_INIT_ARG) == 0;
+	int keep = init ? P11H_STATUS_FD : P11H_CONTROL_FD;
 
-	if (syscall(SYS_close_range, P11H_CONTROL_FD + 1, ~0U, 0) != 0) {
-		for (int fd = P11H_CONTROL_FD + 1; fd < 65536; fd++)
+	(void)envp;
+	if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
+		for (int fd = keep + 1; fd < 65536; fd++)
 			close(fd);
 	}
 	setrlimit(RLIMIT_CORE, &none);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (init)
+		p11h_init();
 }
 
 CK_FUNCTION_LIST_PTR p11h_load(const char *path, char *err, size_t errlen)
@@ -119,4 +164,54 @@ void p11h_default_fault_signals(void)
 	dfl.sa_handler = SIG_DFL;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &dfl, NULL);
+}
+
+#define P11H_MAX_FDS 1024
+static atomic_int p11h_fds[P11H_MAX_FDS];
+
+void p11h_fd_register(int fd)
+{
+	for (int i = 0; i < P11H_MAX_FDS; i++) {
+		int empty = 0;
+		if (atomic_compare_exchange_strong(&p11h_fds[i], &empty, fd + 1))
+			return;
+	}
+}
+
+void p11h_fd_unregister(int fd)
+{
+	for (int i = 0; i < P11H_MAX_FDS; i++) {
+		int want = fd + 1;
+		if (atomic_compare_exchange_strong(&p11h_fds[i], &want, 0))
+			return;
+	}
+}
+
+static void p11h_close_channels_in_child(void)
+{
+	for (int i = 0; i < P11H_MAX_FDS; i++) {
+		int v = atomic_exchange(&p11h_fds[i], 0);
+		if (v > 0)
+			close(v - 1);
+	}
+}
+
+__attribute__((constructor)) static void p11h_atfork(void)
+{
+	pthread_atfork(NULL, NULL, p11h_close_channels_in_child);
+}
+
+CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech)
+{
+	CK_SESSION_INFO si;
+	CK_MECHANISM_INFO mi;
+	CK_RV rv;
+
+	if (f->C_GetSessionInfo == NULL || f->C_GetMechanismInfo == NULL)
+		return CKR_OK;
+	rv = f->C_GetSessionInfo(s, &si);
+	if (rv != CKR_OK)
+		return rv;
+	rv = f->C_GetMechanismInfo(si.slotID, mech, &mi);
+	return rv == CKR_MECHANISM_INVALID ? rv : CKR_OK;
 }

@@ -9,6 +9,12 @@
 /* The channel the proxy passes as fd 3; stdin, stdout and stderr are 0-2. */
 #define P11H_CONTROL_FD 3
 
+/* In a new pid namespace the spawn runs the image as the namespace's init
+ * ("p11isolate-host --init", see p11h_init in host.c), with the write end
+ * of a pipe for the host's wait status as fd 4. */
+#define P11H_INIT_ARG "--init"
+#define P11H_STATUS_FD 4
+
 CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a);
 
 /* p11h_load dlopens path and returns its function list, or NULL with a
@@ -30,4 +36,13 @@ void p11h_init_args(CK_C_INITIALIZE_ARGS *a, unsigned mask, CK_FLAGS flags, char
 
 /* p11h_default_fault_signals gives fault signals back to the kernel. */
 void p11h_default_fault_signals(void);
+/* Channel fds a child forked by the vendor closes at once (pthread_atfork),
+ * so the host's death still reads as EOF in the application. */
+void p11h_fd_register(int fd);
+void p11h_fd_unregister(int fd);
+
+/* p11h_mechanism_known asks the vendor, through the session's slot, whether
+ * it supports mech: CKR_OK, or its CKR_MECHANISM_INVALID / session error. */
+CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech);
+
 #endif

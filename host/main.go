@@ -18,9 +18,12 @@ package main
 import "C"
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -62,12 +65,15 @@ func fatal(format string, args ...any) {
 }
 
 func main() {
-	if len(os.Args) > 1 {
+	// "--init": the host runs as pid 2 under its own init (host.c), in a
+	// pid namespace of its own.
+	if len(os.Args) > 1 && (len(os.Args) > 2 || os.Args[1] != C.P11H_INIT_ARG) {
 		fmt.Fprintln(os.Stderr, "p11isolate-host is started by libp11isolate.so; it takes no arguments")
 		os.Exit(2)
 	}
 	C.p11h_default_fault_signals()
 	ctl := C.P11H_CONTROL_FD
+	C.p11h_fd_register(C.int(ctl))
 	e := wire.NewEncoder()
 	e.Value(wire.Hello{Protocol: wire.ProtocolVersion, BuildID: buildID, Pid: os.Getpid()})
 	if err := wire.WriteFrame(ctl, e.Frame()); err != nil {
@@ -76,7 +82,7 @@ func main() {
 	var r wire.Reader
 	d := wire.NewDecoder()
 	for {
-		body, fd, err := r.ReadFrameFD(ctl)
+		body, fds, err := r.ReadFrameFD(ctl)
 		if err == wire.ErrClosed {
 			// The proxy finalized, or the application is gone: take the
 			// vendor's own child processes along (the host leads their
@@ -89,6 +95,7 @@ func main() {
 		d.Reset(body)
 		switch op := d.Uint(); op {
 		case wire.OpOpen:
+			closeAll(fds)
 			var req wire.Open
 			d.Value(&req)
 			if err := d.Finish(); err != nil {
@@ -100,10 +107,18 @@ func main() {
 				fatal("control channel: %v", err)
 			}
 		case wire.OpChannel:
-			if err := d.Finish(); err != nil || fd < 0 {
-				fatal("channel request without a channel: %v", err)
+			// The socket, and the shared region if the size is not 0.
+			size := d.UintMax(maxRegion, "region size")
+			if err := d.Finish(); err != nil || len(fds) != 1+min(int(size), 1) {
+				fatal("channel request with %d descriptors: %v", len(fds), err)
 			}
-			go serve(fd)
+			var region []byte
+			if size > 0 {
+				if region, err = mapRegion(fds[1], size); err != nil {
+					fatal("%v", err)
+				}
+			}
+			go serve(fds[0], region)
 		default:
 			fatal("unknown control operation %d", op)
 		}
@@ -126,24 +141,75 @@ func open(req wire.Open) wire.OpenReply {
 			return wire.OpenReply{Error: fmt.Sprintf("cannot set the host's memory limit: %v", err)}
 		}
 	}
-	cpath := C.CString(path)
+	load := path
+	if req.ModuleSHA256 != "" {
+		fd, err := pinned(path, req.ModuleSHA256)
+		if err != nil {
+			return wire.OpenReply{Error: err.Error()}
+		}
+		// dlopen maps the file it opens through /proc/self/fd/N: the
+		// very file that was hashed, even if path is replaced meanwhile.
+		defer unix.Close(fd)
+		load = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	cpath := C.CString(load)
 	defer C.free(unsafe.Pointer(cpath))
 	var errbuf [512]C.char
 	list := C.p11h_load(cpath, &errbuf[0], C.size_t(len(errbuf)))
 	if list == nil {
-		return wire.OpenReply{Error: C.GoString(&errbuf[0])}
+		return wire.OpenReply{Error: strings.ReplaceAll(C.GoString(&errbuf[0]), load, path)}
 	}
 	vendor.list, vendor.path = list, path
 	return wire.OpenReply{OK: true}
 }
 
+// pinned opens the module at path and checks its SHA-256 through that fd,
+// which it returns for loading.
+func pinned(path, want string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("module_sha256: cannot open %s to check its hash: %v", path, err)
+	}
+	sum := sha256.New()
+	buf := make([]byte, 256<<10)
+	for off := int64(0); ; {
+		n, err := unix.Pread(fd, buf, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("module_sha256: cannot read %s: %v", path, err)
+		}
+		if n == 0 {
+			break
+		}
+		sum.Write(buf[:n])
+		off += int64(n)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != want {
+		unix.Close(fd)
+		return -1, fmt.Errorf("module_sha256: %s has SHA-256 %s, but module_sha256 pins %s: refusing to load it (a changed or replaced module; update the pin only if the new module is trusted)", path, got, want)
+	}
+	return fd, nil
+}
+
 // serve answers calls on one channel until the proxy closes it. The
 // goroutine keeps its OS thread, so a vendor that keeps per-thread state sees
 // one thread per channel, as it would see one application thread.
-func serve(fd int) {
+func serve(fd int, region []byte) {
 	runtime.LockOSThread()
-	defer unix.Close(fd)
-	c := newCall()
+	// A process the vendor forks must not keep this channel open: the
+	// application sees the host's death as EOF only once every copy is gone.
+	C.p11h_fd_register(C.int(fd))
+	defer func() {
+		C.p11h_fd_unregister(C.int(fd))
+		unix.Close(fd)
+	}()
+	if region != nil {
+		defer unix.Munmap(region)
+	}
+	c := newCall(region)
 	defer c.free()
 	r := wire.Reader{Alloc: cAlloc, Free: cFree}
 	defer r.Release()
@@ -169,6 +235,12 @@ func serve(fd int) {
 			}
 			fatal("call channel: %v", err)
 		}
+	}
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
 	}
 }
 

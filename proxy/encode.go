@@ -8,6 +8,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/p11isolate/p11isolate/internal/mechparams"
@@ -33,33 +34,23 @@ func isNested(t uint64) bool {
 // and how many attributes it holds: only the template-valued types, and only
 // when the length is a whole number of CK_ATTRIBUTEs.
 func nestedCount(t uint64, p unsafe.Pointer, n uint64) (uint64, bool) {
-	if !isNested(t) || p == nil || n%attrSize != 0 {
+	if !isNested(t) || p == nil {
 		return 0, false
 	}
+	// A length that is not a whole number of CK_ATTRIBUTEs still holds
+	// n/sizeof(CK_ATTRIBUTE) of them, as the vendor would read it; the
+	// array must never cross as raw bytes (it holds the application's
+	// pointers).
 	return n / attrSize, true
 }
 
-// Handle generations: the first host's handles pass unchanged; after a
-// restart, handles carry the host's generation in bits 48-63, so a handle of
-// a dead host is refused instead of naming some object of the new one.
-const genShift = 48
+// maxPrefill bounds the nested value buffers whose contents cross with a
+// C_GetAttributeValue request.
+const maxPrefill = 64 << 10
 
-func (h *host) toVendor(v uint64) (uint64, bool) {
-	if h.gen == 0 || v == 0 {
-		return v, h.gen == 0 || v == 0
-	}
-	if v>>genShift != h.gen {
-		return 0, false
-	}
-	return v & (1<<genShift - 1), true
-}
+func (h *host) toVendor(v uint64) (uint64, bool) { return handles.toVendor(h.gen, v), true }
 
-func (h *host) toApp(v uint64) uint64 {
-	if h.gen == 0 || v == 0 || v>>genShift != 0 {
-		return v
-	}
-	return h.gen<<genShift | v
-}
+func (h *host) toApp(v uint64) uint64 { return handles.toApp(h.gen, v) }
 
 // encodeRequest encodes the call f(a...). bad is true when the proxy must
 // answer by itself with r: a handle of a dead host, or a mechanism parameter
@@ -67,6 +58,7 @@ func (h *host) toApp(v uint64) uint64 {
 func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, bad bool) {
 	e := ch.enc
 	e.Reset()
+	ch.region.Reset()
 	e.Uint(uint64(f.ID))
 	ch.caps = ch.caps[:0]
 	ch.outMech = ch.outMech[:0]
@@ -95,8 +87,11 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 			if a[0] == 0 {
 				e.Nil()
 				e.Uint(uint64(a[1]))
-			} else {
+			} else if f.CarriesSecret() {
+				// A PIN stays in the frame, which is wiped after sending.
 				e.Bytes(bytesAt(a[0], uint64(a[1])))
+			} else {
+				e.Data(bytesAt(a[0], uint64(a[1])))
 			}
 		case 'z':
 			if a[0] == 0 {
@@ -129,6 +124,10 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 			}
 			e.Bool(a[0] != 0)
 		case 'G':
+			if uint64(a[1]) > wire.MaxBuffer {
+				logs.printf("%s: %d bytes asked for, more than one call carries (%d)", f.Name, a[1], wire.MaxBuffer)
+				return C.CKR_HOST_MEMORY, true
+			}
 			e.Bool(a[0] != 0)
 			e.Uint(uint64(a[1]))
 		case 'A':
@@ -160,7 +159,7 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 	}
 	if e.Len() > wire.MaxFrame {
 		logs.printf("%s: the call carries %d bytes, more than the %d-byte frame cap", f.Name, e.Len(), wire.MaxFrame)
-		return C.CKR_DATA_LEN_RANGE, true
+		return C.CKR_HOST_MEMORY, true
 	}
 	return C.CKR_OK, false
 }
@@ -225,7 +224,7 @@ func (ch *channel) encodeTemplate(h *host, p unsafe.Pointer, n uint64, depth int
 				return false
 			}
 		default:
-			e.Bytes(unsafe.Slice((*byte)(at.pValue), at.ulValueLen))
+			e.Data(unsafe.Slice((*byte)(at.pValue), at.ulValueLen))
 		}
 	}
 	return true
@@ -250,6 +249,10 @@ func (ch *channel) encodeGetTemplate(p unsafe.Pointer, n uint64, depth int) {
 			e.Uint(uint64(at.ulValueLen))
 		case nested:
 			ch.encodeGetTemplate(at.pValue, m, depth+1)
+		case depth > 0 && uint64(at.ulValueLen) <= maxPrefill:
+			// Inside a nested template the vendor may leave a buffer
+			// alone; its contents cross so that it stays as it was.
+			e.Bytes(unsafe.Slice((*byte)(at.pValue), at.ulValueLen))
 		default:
 			e.Uint(uint64(at.ulValueLen))
 		}
@@ -260,6 +263,7 @@ func (ch *channel) encodeMechanism(h *host, f p11calls.Func, p uintptr) (rv, boo
 	e := ch.enc
 	if p == 0 {
 		e.Nil()
+		ch.outMech = append(ch.outMech, false)
 		return C.CKR_OK, false
 	}
 	m := (*C.CK_MECHANISM)(ptr(p))
@@ -274,8 +278,13 @@ func (ch *channel) encodeMechanism(h *host, f p11calls.Func, p uintptr) (rv, boo
 	l, raw, ok := mechparams.Lookup(typ)
 	switch {
 	case !ok:
-		logs.printf("%s: mechanism 0x%x has a parameter p11isolate cannot carry yet: refusing it with CKR_MECHANISM_PARAM_INVALID", f.Name, typ)
-		return C.CKR_MECHANISM_PARAM_INVALID, true
+		// The structure is unknown, so its pointers cannot cross. The host
+		// asks the vendor whether it knows the mechanism at all: the
+		// answer is the vendor's CKR_MECHANISM_INVALID, or
+		// CKR_MECHANISM_PARAM_INVALID from p11isolate.
+		logUncarriable(f.Name, typ)
+		e.Bool(false)
+		ch.outMech = append(ch.outMech, false)
 	case raw || uint64(m.ulParameterLen) != uint64(l.Size):
 		// Opaque bytes; or a structure of the wrong size, which the vendor
 		// will refuse as it would refuse it directly.
@@ -294,6 +303,15 @@ func (ch *channel) encodeMechanism(h *host, f p11calls.Func, p uintptr) (rv, boo
 	return C.CKR_OK, false
 }
 
+var uncarriable sync.Map // mechanism types already logged
+
+// logUncarriable logs, once per mechanism, that its parameter cannot cross.
+func logUncarriable(fn string, typ uint64) {
+	if _, seen := uncarriable.LoadOrStore(typ, true); !seen {
+		logs.printf("%s: mechanism 0x%x takes a parameter p11isolate does not know how to carry: calls with it get CKR_MECHANISM_PARAM_INVALID (or the vendor's CKR_MECHANISM_INVALID)", fn, typ)
+	}
+}
+
 func hasOut(l *mechparams.Layout) bool {
 	for _, f := range l.Fields {
 		if f.Out {
@@ -306,7 +324,12 @@ func hasOut(l *mechparams.Layout) bool {
 // decodeReply checks the reply to f(a...) and writes its outputs into the
 // application's memory. Every length and count is checked against what the
 // application declared before a byte is written; an error means the host
-// lied or broke, and nothing past a declared buffer was touched.
+// lied or broke, and nothing past a declared buffer was touched. Output
+// bytes may come as references into the channel's shared region (Data): the
+// reference's offset and length are in the frame and checked like inline
+// bytes; from the region itself only the data bytes are read, by the copy
+// into the application's buffer, so a host that rewrites the region
+// mid-copy changes data it could have sent anyway, never a length.
 func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byte) (rv, error) {
 	d := ch.dec
 	d.Reset(body)
@@ -333,7 +356,7 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 				setUlong(a[1], n)
 			}
 			if !d.IsNil() {
-				b := d.Bytes()
+				b := d.Data()
 				if a[0] == 0 || a[1] == 0 || !ok || uint64(len(b)) != n || n > c {
 					d.Fail("%d output bytes for a buffer of %d", len(b), c)
 					break
@@ -344,7 +367,7 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 			}
 		case 'G':
 			if !d.IsNil() {
-				b := d.Bytes()
+				b := d.Data()
 				if a[0] == 0 || !ok || uint64(len(b)) != uint64(a[1]) {
 					d.Fail("%d random bytes for a request of %d", len(b), a[1])
 					break
@@ -456,6 +479,13 @@ func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int) {
 		at := &unsafe.Slice((*C.CK_ATTRIBUTE)(p), n)[i]
 		capacity := uint64(at.ulValueLen)
 		m, nested := nestedCount(uint64(at._type), at.pValue, capacity)
+		// The vendor fills in the types of a nested template's
+		// attributes; at the top level they are the application's own.
+		typ := d.Uint()
+		if depth == 0 && typ != uint64(at._type) {
+			d.Fail("attribute 0x%x came back as 0x%x", uint64(at._type), typ)
+			return
+		}
 		length := d.Uint()
 		switch {
 		case !d.Ok():
@@ -468,13 +498,17 @@ func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int) {
 			}
 			ch.decodeTemplate(at.pValue, m, depth+1)
 		default:
-			b := d.Bytes()
+			b := d.Data()
 			if at.pValue == nil || nested || uint64(len(b)) != length || length > capacity {
 				d.Fail("attribute 0x%x: %d bytes for a buffer of %d", uint64(at._type), len(b), capacity)
 				return
 			}
 			copy(unsafe.Slice((*byte)(at.pValue), length), b)
 		}
+		if !d.Ok() {
+			return
+		}
+		at._type = C.CK_ATTRIBUTE_TYPE(typ)
 		at.ulValueLen = C.CK_ULONG(length)
 	}
 }

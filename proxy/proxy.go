@@ -39,6 +39,7 @@ type proxy struct {
 	// storm from an application that retries in a loop.
 	backoff   time.Duration
 	nextStart time.Time
+	failed    string // module whose host failed at the last C_Initialize
 }
 
 const (
@@ -72,26 +73,50 @@ func (p *proxy) call(f p11calls.Func, a []uintptr) rv {
 
 // current returns the running host, starting a fresh one if the last died.
 func (p *proxy) current() (*host, rv) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.initialized {
-		return nil, C.CKR_CRYPTOKI_NOT_INITIALIZED
+	for {
+		p.mu.Lock()
+		if !p.initialized {
+			p.mu.Unlock()
+			return nil, C.CKR_CRYPTOKI_NOT_INITIALIZED
+		}
+		if p.host != nil && !p.host.dead.Load() {
+			h := p.host
+			p.mu.Unlock()
+			return h, C.CKR_OK
+		}
+		if wait := time.Until(p.nextStart); wait > 0 {
+			// Callers wait out the back-off instead of failing in a
+			// tight loop; then one of them tries again.
+			p.mu.Unlock()
+			time.Sleep(wait)
+			continue
+		}
+		h, r := p.startLocked()
+		if r != C.CKR_OK {
+			p.failedStart()
+			p.mu.Unlock()
+			return nil, C.CKR_DEVICE_ERROR
+		}
+		p.backoff, p.nextStart = 0, time.Time{}
+		p.mu.Unlock()
+		return h, C.CKR_OK
 	}
-	if p.host != nil && !p.host.dead.Load() {
-		return p.host, C.CKR_OK
-	}
-	if time.Now().Before(p.nextStart) {
-		return nil, C.CKR_DEVICE_ERROR
-	}
-	h, r := p.startLocked()
-	if r != C.CKR_OK {
+}
+
+// failedStart sets the back-off after a host failed to start: the first
+// retry is immediate (a one-off fault must not delay recovery), later ones
+// wait 100 ms, 200 ms, ... up to 5 s.
+func (p *proxy) failedStart() {
+	switch {
+	case p.nextStart.IsZero() && p.backoff == 0:
+		p.backoff = time.Nanosecond
+	default:
 		p.backoff = min(max(2*p.backoff, minBackoff), maxBackoff)
-		p.nextStart = time.Now().Add(p.backoff)
-		logs.printf("starting a new host for %s failed; the next attempt waits %v", p.cfg.Module, p.backoff)
-		return nil, C.CKR_DEVICE_ERROR
 	}
-	p.backoff = 0
-	return h, C.CKR_OK
+	p.nextStart = time.Now().Add(p.backoff)
+	if p.backoff >= minBackoff {
+		logs.printf("starting a new host for %s failed again; the next attempt waits %v", p.cfg.Module, p.backoff)
+	}
 }
 
 // startLocked starts a host and replays the application's C_Initialize.
@@ -137,7 +162,7 @@ func (p *proxy) startLocked() (*host, rv) {
 	r := p.forward(h, p11calls.Funcs[p11calls.IDInitialize], []uintptr{ia})
 	if r != C.CKR_OK {
 		if r != C.CKR_DEVICE_ERROR {
-			logs.printf("the vendor module %s returned %s from C_Initialize", p.cfg.Module, rvName(r))
+			logs.printf("the vendor module %s returned %s from C_Initialize%s", p.cfg.Module, rvName(r), h.envHint())
 		}
 		h.kill()
 		return nil, r
@@ -197,11 +222,24 @@ func (p *proxy) initialize(argp uintptr) rv {
 	}
 	init.reserved = cfg.VendorReserved
 	p.cfg, p.env, p.init = cfg, env, init
-	p.backoff, p.nextStart = 0, time.Time{}
+	// A vendor that dies at every start gets no fork storm from an
+	// application retrying C_Initialize in a loop: the same module waits
+	// out the back-off after a host failure.
+	if p.failed != cfg.Module {
+		p.backoff, p.nextStart = 0, time.Time{}
+	}
+	if wait := time.Until(p.nextStart); wait > 0 {
+		time.Sleep(wait) // p.mu held: concurrent C_Initialize calls queue here
+	}
 	h, r := p.startLocked()
 	if r != C.CKR_OK {
+		if r == C.CKR_DEVICE_ERROR || r == C.CKR_GENERAL_ERROR {
+			p.failed = cfg.Module
+			p.failedStart()
+		}
 		return r
 	}
+	p.failed, p.backoff, p.nextStart = "", 0, time.Time{}
 	p.host = h
 	p.initialized = true
 	return C.CKR_OK
@@ -249,6 +287,9 @@ func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
 		return r
 	}
 	timeout := h.timeoutFor(f)
+	if ch.r.Retimed {
+		ch.r.Retimed, ch.timeout = false, -1 // what is set on fd is unknown
+	}
 	if timeout != ch.timeout {
 		if err := wire.SetTimeout(ch.fd, timeout); err != nil {
 			h.put(ch, false)
@@ -263,6 +304,10 @@ func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
 	}
 	if err != nil {
 		return p.lost(h, ch, f, err)
+	}
+	ch.r.Deadline = time.Time{}
+	if timeout > 0 {
+		ch.r.Deadline = time.Now().Add(timeout)
 	}
 	body, err := ch.r.ReadFrame(ch.fd)
 	if err != nil {

@@ -24,6 +24,9 @@ done
 
 # A fault armed in the caller's environment would spoil the demo.
 unset FAULTMOD_FAULT FAULTMOD_FILE FAULTMOD_MODULE P11ISOLATE_LOG
+# The host sees only allowlisted environment variables: let the fault
+# module's settings through.
+export P11ISOLATE_ENV='FAULTMOD_*'
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/p11isolate-demo.XXXXXX")
 trap 'rm -rf "$T"' EXIT

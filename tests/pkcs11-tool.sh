@@ -19,6 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${P11ISOLATE_MODULE:?export P11ISOLATE_MODULE=/path/of/the/vendor/module.so (e.g. /usr/lib/softhsm/libsofthsm2.so)}"
 : "${SOFTHSM2_CONF:?export SOFTHSM2_CONF (see softhsm-testenv/new-token)}"
 PIN=${PIN:-1234}
+# The host sees only allowlisted variables; faultmod is set up by FAULTMOD_*.
+export P11ISOLATE_ENV=${P11ISOLATE_ENV:-FAULTMOD_*}
 
 PROXY=build/libp11isolate.so
 FAULTMOD=$PWD/build/tests/libfaultmod.so

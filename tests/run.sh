@@ -58,7 +58,12 @@ trap 'exit 130' INT TERM
 # scenario gets exactly what it needs.
 unset P11ISOLATE_MODULE P11ISOLATE_TIMEOUT P11ISOLATE_KEYGEN_TIMEOUT P11ISOLATE_LOG \
 	P11ISOLATE_CONFIG P11ISOLATE_HOST P11ISOLATE_VENDOR_RESERVED \
+	P11ISOLATE_MEMORY_LIMIT P11ISOLATE_SANDBOX P11ISOLATE_SANDBOX_PATHS \
+	P11ISOLATE_ENV P11ISOLATE_MODULE_SHA256 \
 	FAULTMOD_FAULT FAULTMOD_FILE FAULTMOD_MODULE SOFTHSM2_CONF
+# The host gets only allowlisted environment variables; the fault module is
+# configured through FAULTMOD_*.
+export P11ISOLATE_ENV='FAULTMOD_*'
 
 passed=0
 failed=0
@@ -147,6 +152,10 @@ wanted timing && scenario timing env P11ISOLATE_MODULE="$SOFTHSM" "$DRIVER" "$LI
 # Real clients, the memfd fallback and the differential harness.
 wanted pkcs11-tool && scenario pkcs11-tool env P11ISOLATE_MODULE="$SOFTHSM" PIN="$PIN" bash "$ROOT/tests/pkcs11-tool.sh"
 wanted memfd-fallback && scenario memfd-fallback env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/memfd-fallback.sh"
+wanted isolation && scenario isolation bash "$ROOT/tests/isolation/run.sh"
+if [[ -f $ROOT/tests/faults/run.sh ]] && wanted faults; then
+	scenario faults bash "$ROOT/tests/faults/run.sh"
+fi
 wanted clients && scenario clients env -u SOFTHSM2_CONF P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/clients/run.sh"
 if [[ -f $ROOT/tests/diff/run.sh ]] && wanted diff; then
 	scenario diff bash "$ROOT/tests/diff/run.sh"

@@ -9,8 +9,12 @@ package config
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +36,18 @@ var Settings = []Setting{
 	{"vendor_reserved", "", "string passed to the vendor's C_Initialize as pReserved (NSS softokn takes its configuration this way)"},
 	{"host", "", "path of a host binary to run instead of the embedded one (it must match the build's hash)"},
 	{"memory_limit", "1G", "the host's memory limit (RLIMIT_DATA); a runaway vendor allocation ends the host, never the application; K, M, G suffixes; 0 disables"},
+	{"sandbox", "default", "isolation profile of the host: default (namespaces, seccomp, Landlock scopes where the kernel allows), strict (adds a Landlock filesystem allowlist, private /tmp and /dev/shm, no network), off"},
+	{"sandbox_paths", "", "strict profile: extra paths the vendor may read and write (token directories, devices), separated by commas or colons"},
+	{"env", "", "application environment variables the host gets beyond the built-in list: names or shell patterns (FOO,MYHSM_*), separated by commas or spaces; * passes all"},
+	{"module_sha256", "", "SHA-256 (hex) the vendor module must have; the host hashes the very file it loads and refuses a mismatch"},
 }
+
+// Sandbox profiles.
+const (
+	SandboxOff     = "off"
+	SandboxDefault = "default"
+	SandboxStrict  = "strict"
+)
 
 // Config holds resolved settings.
 type Config struct {
@@ -43,6 +58,10 @@ type Config struct {
 	VendorReserved *string // nil: pass NULL
 	Host           string
 	MemoryLimit    uint64 // bytes; 0: none
+	Sandbox        string // SandboxOff, SandboxDefault or SandboxStrict
+	SandboxPaths   []string
+	Env            []string // names and patterns added to the built-in list
+	ModuleSHA256   string   // lower-case hex, or ""
 	// Source tells, per setting name, where the value came from (for logs).
 	Source map[string]string
 }
@@ -120,6 +139,21 @@ func Resolve(environ []string, reserved *string) (*Config, error) {
 	if c.MemoryLimit, err = size(values, source, "memory_limit"); err != nil {
 		return nil, err
 	}
+	if c.Sandbox, err = sandbox(values, source); err != nil {
+		return nil, err
+	}
+	if c.SandboxPaths, err = paths(values, source, "sandbox_paths"); err != nil {
+		return nil, err
+	}
+	c.Env = strings.FieldsFunc(values["env"], func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	for _, p := range c.Env {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("setting env=%q (from %s): %q is not a name or shell pattern", values["env"], source["env"], p)
+		}
+	}
+	if c.ModuleSHA256, err = sha256hex(values, source, "module_sha256"); err != nil {
+		return nil, err
+	}
 	if source["vendor_reserved"] != "default" {
 		v := values["vendor_reserved"]
 		c.VendorReserved = &v
@@ -141,6 +175,41 @@ func duration(values, source map[string]string, name string) (time.Duration, err
 		return 0, fmt.Errorf("setting %s=%q (from %s) is not a duration: write it like 5s, 500ms or 2m, or 0 to disable", name, v, source[name])
 	}
 	return d, nil
+}
+
+func sandbox(values, source map[string]string) (string, error) {
+	switch v := strings.ToLower(strings.TrimSpace(values["sandbox"])); v {
+	case SandboxOff, SandboxDefault, SandboxStrict:
+		return v, nil
+	}
+	return "", fmt.Errorf("setting sandbox=%q (from %s) is not a profile: write default, strict or off", values["sandbox"], source["sandbox"])
+}
+
+// paths splits a list of absolute paths at commas and colons.
+func paths(values, source map[string]string, name string) ([]string, error) {
+	var out []string
+	for _, p := range strings.FieldsFunc(values[name], func(r rune) bool { return r == ',' || r == ':' }) {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("setting %s (from %s): %q is not an absolute path", name, source[name], p)
+		}
+		out = append(out, filepath.Clean(p))
+	}
+	return out, nil
+}
+
+func sha256hex(values, source map[string]string, name string) (string, error) {
+	v := strings.ToLower(strings.TrimSpace(values[name]))
+	if v == "" {
+		return "", nil
+	}
+	if b, err := hex.DecodeString(v); err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("setting %s=%q (from %s) is not a SHA-256: write the 64 hex digits sha256sum prints", name, values[name], source[name])
+	}
+	return v, nil
 }
 
 func size(values, source map[string]string, name string) (uint64, error) {

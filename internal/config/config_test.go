@@ -64,3 +64,48 @@ func TestErrors(t *testing.T) {
 		t.Error("0 does not disable")
 	}
 }
+
+func TestSandboxSettings(t *testing.T) {
+	c, err := Resolve(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sandbox != SandboxDefault || len(c.SandboxPaths) != 0 || len(c.Env) != 0 || c.ModuleSHA256 != "" {
+		t.Errorf("defaults %+v", c)
+	}
+	sum := strings.Repeat("Ab", 32)
+	c, err = Resolve([]string{"P11ISOLATE_SANDBOX=Strict", "P11ISOLATE_ENV=FOO, MYHSM_*"},
+		strp("module=/m.so sandbox_paths=/var/lib/tok:/dev/bus/usb,/x/ module_sha256="+sum+" env=BAR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sandbox != SandboxStrict || strings.Join(c.SandboxPaths, " ") != "/var/lib/tok /dev/bus/usb /x" ||
+		strings.Join(c.Env, " ") != "FOO MYHSM_*" || c.ModuleSHA256 != strings.ToLower(sum) {
+		t.Errorf("got %+v", c)
+	}
+	for _, bad := range []string{"P11ISOLATE_SANDBOX=tight", "P11ISOLATE_SANDBOX_PATHS=rel/dir", "P11ISOLATE_MODULE_SHA256=abc", "P11ISOLATE_ENV=[x"} {
+		if _, err := Resolve([]string{bad}, nil); err == nil || !strings.Contains(err.Error(), strings.ToLower(strings.TrimPrefix(strings.Split(bad, "=")[0], "P11ISOLATE_"))) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+func TestFilterEnv(t *testing.T) {
+	env := []string{"PATH=/bin", "SECRET=x", "P11ISOLATE_MODULE=/m.so", "LC_ALL=C", "SOFTHSM2_CONF=/c",
+		"MYHSM_A=1", "NFAST_HOME=/opt/nfast", "FAULTMOD_FAULT=segv", "PATH=/second"}
+	given, names, withheld := FilterEnv(env, nil)
+	if strings.Join(given, " ") != "PATH=/bin LC_ALL=C SOFTHSM2_CONF=/c NFAST_HOME=/opt/nfast" {
+		t.Errorf("given %q", given)
+	}
+	if strings.Join(names, " ") != "LC_ALL NFAST_HOME PATH SOFTHSM2_CONF" || strings.Join(withheld, " ") != "FAULTMOD_FAULT MYHSM_A SECRET" {
+		t.Errorf("names %q withheld %q", names, withheld)
+	}
+	given, _, withheld = FilterEnv(env, []string{"MYHSM_*", "FAULTMOD_FAULT"})
+	if len(given) != 6 || strings.Join(withheld, " ") != "SECRET" {
+		t.Errorf("with extra: %q %q", given, withheld)
+	}
+	given, _, withheld = FilterEnv(env, []string{"*"})
+	if len(given) != 7 || len(withheld) != 0 {
+		t.Errorf("env=*: %q %q", given, withheld)
+	}
+}

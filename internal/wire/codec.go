@@ -15,9 +15,10 @@ import (
 // Encoder builds one frame. The first HeaderSize bytes of Frame() are the
 // length prefix, filled in by Frame.
 type Encoder struct {
-	buf []byte
-	enc *msgpack.Encoder
-	err error
+	buf    []byte
+	enc    *msgpack.Encoder
+	err    error
+	region *Region // where Data puts large buffers; nil: inline only
 }
 
 // NewEncoder returns an empty encoder.
@@ -103,10 +104,11 @@ var ErrMalformed = errors.New("malformed message")
 // method returns a zero value, and Finish reports the error. Byte strings are
 // returned as views into the frame, never copied.
 type Decoder struct {
-	buf []byte
-	pos int
-	dec *msgpack.Decoder
-	err error
+	buf    []byte
+	pos    int
+	dec    *msgpack.Decoder
+	err    error
+	region *Region // where Data's references point; nil: refused
 }
 
 // NewDecoder returns a decoder; call Reset before use.
@@ -304,4 +306,31 @@ func (d *Decoder) PeekArray() bool {
 		return false
 	}
 	return msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32
+}
+
+// PeekBytes reports whether the next value is a binary string, consuming
+// nothing.
+func (d *Decoder) PeekBytes() bool {
+	if d.err != nil {
+		return false
+	}
+	c, err := d.dec.PeekCode()
+	if err != nil {
+		return false
+	}
+	return c == msgpcode.Bin8 || c == msgpcode.Bin16 || c == msgpcode.Bin32
+}
+
+// IsFalse consumes a false and reports true when the next value is false;
+// otherwise it consumes nothing.
+func (d *Decoder) IsFalse() bool {
+	if d.err != nil {
+		return false
+	}
+	c, err := d.dec.PeekCode()
+	if err != nil || c != msgpcode.False {
+		return false
+	}
+	d.pos++
+	return true
 }

@@ -12,10 +12,14 @@ import (
 const (
 	// HeaderSize is the size of a frame's little-endian length prefix.
 	HeaderSize = 4
-	// MaxFrame caps a frame's body. It is well above the largest buffer a
-	// PKCS#11 call is expected to carry (tens of MiB) and far below what
-	// could exhaust memory; a peer that announces more is broken or hostile.
-	MaxFrame = 256 << 20
+	// MaxFrame caps a frame's body: 1 GiB, well above any buffer a PKCS#11
+	// call is expected to carry (a 300 MiB C_Digest still crosses) and below
+	// what could exhaust memory; a peer that announces more is broken or
+	// hostile.
+	MaxFrame = 1 << 30
+	// MaxBuffer is the largest buffer one call carries in one direction:
+	// a frame less room for the rest of the message.
+	MaxBuffer = MaxFrame - 4096
 	// keepBuffer is the size above which a pooled buffer is dropped after
 	// use instead of being kept for the next call.
 	keepBuffer = 1 << 20
@@ -55,6 +59,12 @@ type Reader struct {
 	// frames into C memory so the vendor can be handed pointers into it).
 	Alloc func(n int) []byte
 	Free  func(b []byte)
+	// Deadline, when set, bounds ReadFrame even when signals keep
+	// interrupting the read (each EINTR would otherwise restart the
+	// socket's receive timeout). Retimed reports that ReadFrame changed the
+	// socket's receive timeout to what was left of the deadline.
+	Deadline time.Time
+	Retimed  bool
 }
 
 func (r *Reader) realloc(n int, keep int) {
@@ -83,6 +93,14 @@ func (r *Reader) ReadFrame(fd int) ([]byte, error) {
 		n, err := unix.Read(fd, r.buf[have:])
 		switch {
 		case err == unix.EINTR:
+			if !r.Deadline.IsZero() {
+				left := time.Until(r.Deadline)
+				if left <= 0 {
+					return nil, ErrTimeout
+				}
+				SetTimeout(fd, left)
+				r.Retimed = true
+			}
 			continue
 		case err == unix.EAGAIN:
 			return nil, ErrTimeout
@@ -119,10 +137,15 @@ func (r *Reader) Release() {
 	r.buf = nil
 }
 
-// ReadFrameFD is ReadFrame for the control channel: it also returns a file
-// descriptor passed with the frame as SCM_RIGHTS, or -1. The frame must be
-// small (it is read with one recvmsg).
-func (r *Reader) ReadFrameFD(fd int) ([]byte, int, error) {
+// MaxFDs is the most file descriptors one control frame carries (a call
+// channel's socket and its shared region).
+const MaxFDs = 2
+
+// ReadFrameFD is ReadFrame for the control channel: it also returns the file
+// descriptors passed with the frame as SCM_RIGHTS (at most MaxFDs; any more
+// are closed), which the caller owns. The frame must be small (it is read
+// with one recvmsg).
+func (r *Reader) ReadFrameFD(fd int) ([]byte, []int, error) {
 	if len(r.buf) < 4096 {
 		r.realloc(4096, 0)
 	}
@@ -133,16 +156,16 @@ func (r *Reader) ReadFrameFD(fd int) ([]byte, int, error) {
 			continue
 		}
 		if err == unix.ECONNRESET || err == nil && n == 0 {
-			return nil, -1, ErrClosed
+			return nil, nil, ErrClosed
 		}
 		if err != nil {
-			return nil, -1, fmt.Errorf("recvmsg: %w", err)
+			return nil, nil, fmt.Errorf("recvmsg: %w", err)
 		}
-		passed := -1
+		var passed []int
 		if oobn > 0 {
 			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 			if err != nil {
-				return nil, -1, fmt.Errorf("%w: control message: %v", ErrMalformed, err)
+				return nil, nil, fmt.Errorf("%w: control message: %v", ErrMalformed, err)
 			}
 			for _, m := range msgs {
 				fds, err := unix.ParseUnixRights(&m)
@@ -150,8 +173,8 @@ func (r *Reader) ReadFrameFD(fd int) ([]byte, int, error) {
 					continue
 				}
 				for _, f := range fds {
-					if passed < 0 {
-						passed = f
+					if len(passed) < MaxFDs {
+						passed = append(passed, f)
 					} else {
 						unix.Close(f)
 					}
@@ -159,19 +182,20 @@ func (r *Reader) ReadFrameFD(fd int) ([]byte, int, error) {
 			}
 		}
 		if n < HeaderSize || int(binary.LittleEndian.Uint32(r.buf)) != n-HeaderSize {
-			if passed >= 0 {
-				unix.Close(passed)
+			for _, f := range passed {
+				unix.Close(f)
 			}
-			return nil, -1, fmt.Errorf("%w: control frame split or truncated", ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: control frame split or truncated", ErrMalformed)
 		}
 		return r.buf[HeaderSize:n], passed, nil
 	}
 }
 
-// WriteFrameFD writes a small frame with fd attached as SCM_RIGHTS.
-func WriteFrameFD(sock int, frame []byte, fd int) error {
+// WriteFrameFD writes a small frame with fds attached as SCM_RIGHTS (one
+// message: they arrive together or not at all).
+func WriteFrameFD(sock int, frame []byte, fds ...int) error {
 	for {
-		n, err := unix.SendmsgN(sock, frame, unix.UnixRights(fd), nil, unix.MSG_NOSIGNAL)
+		n, err := unix.SendmsgN(sock, frame, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
 			continue
 		}

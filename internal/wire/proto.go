@@ -2,7 +2,7 @@ package wire
 
 // ProtocolVersion changes whenever the proxy and host would no longer
 // understand each other; the handshake refuses a mismatch.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Hello is the host's first frame on the control socket.
 type Hello struct {
@@ -16,7 +16,10 @@ type Hello struct {
 const (
 	// OpOpen loads the vendor module: Open follows; the host replies OpenReply.
 	OpOpen = 1
-	// OpChannel hands the host a new call channel as SCM_RIGHTS; no reply.
+	// OpChannel hands the host a new call channel: the frame is
+	// (OpChannel, region size), with the channel's socket and, when the
+	// size is not 0, its shared region (a sealed memfd of that size, see
+	// Region) as SCM_RIGHTS in that order; no reply.
 	OpChannel = 2
 )
 
@@ -26,6 +29,10 @@ type Open struct {
 	// MemoryLimit caps the host's data segment (RLIMIT_DATA) in bytes
 	// before the module loads; 0 means no limit.
 	MemoryLimit uint64 `msgpack:"memory_limit"`
+	// ModuleSHA256 pins the module: the host hashes the file it opened
+	// and loads that very file only if the hex digest matches; "" loads
+	// without a check.
+	ModuleSHA256 string `msgpack:"module_sha256"`
 }
 
 // OpenReply says whether the module loaded. Error is one line for the log.

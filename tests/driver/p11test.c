@@ -312,6 +312,8 @@ static void setup_faultmod_env(void)
 	setenv("P11ISOLATE_MODULE", faultmod_path(), 1);
 	setenv("FAULTMOD_FILE", fault_file, 1);
 	unsetenv("FAULTMOD_FAULT");
+	/* The host gets only allowlisted variables: let faultmod's through. */
+	setenv("P11ISOLATE_ENV", "FAULTMOD_*", 0);
 }
 
 static void cleanup_fault_file(void)
