@@ -92,8 +92,8 @@ func hostCases() []hostCase {
 			copy(mem(uintptr(attrs[0][1]), 13), "bench-aes-256")
 			attrs[1][2] = 3
 		}, func(t testing.TB, d *wire.Decoder) {
-			if d.Uint() != 0 || d.ArrayLen(2) != 2 || d.Uint() != 13 || string(d.Data()) != "bench-aes-256" ||
-				d.Uint() != 3 || len(d.Data()) != 3 {
+			if d.Uint() != 0 || d.ArrayLen(2) != 2 || d.Uint() != 3 || d.Uint() != 13 || string(d.Data()) != "bench-aes-256" ||
+				d.Uint() != 0x102 || d.Uint() != 3 || len(d.Data()) != 3 {
 				t.Error("attributes")
 			}
 		}},

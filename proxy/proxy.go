@@ -73,6 +73,7 @@ func (p *proxy) call(f p11calls.Func, a []uintptr) rv {
 
 // current returns the running host, starting a fresh one if the last died.
 func (p *proxy) current() (*host, rv) {
+	waited := false
 	for {
 		p.mu.Lock()
 		if !p.initialized {
@@ -85,10 +86,16 @@ func (p *proxy) current() (*host, rv) {
 			return h, C.CKR_OK
 		}
 		if wait := time.Until(p.nextStart); wait > 0 {
-			// Callers wait out the back-off instead of failing in a
-			// tight loop; then one of them tries again.
+			// Callers wait out the back-off instead of failing in a tight
+			// loop, once and never past their deadline; then one of them
+			// tries again.
+			timeout := p.cfg.Timeout
 			p.mu.Unlock()
-			time.Sleep(wait)
+			if waited {
+				return nil, C.CKR_DEVICE_ERROR
+			}
+			time.Sleep(min(wait, backoffWaitCap(timeout)))
+			waited = true
 			continue
 		}
 		h, r := p.startLocked()
@@ -101,6 +108,15 @@ func (p *proxy) current() (*host, rv) {
 		p.mu.Unlock()
 		return h, C.CKR_OK
 	}
+}
+
+// backoffWaitCap bounds how long one call waits for the back-off: its
+// deadline, or the longest back-off when calls have none.
+func backoffWaitCap(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return maxBackoff
+	}
+	return timeout
 }
 
 // failedStart sets the back-off after a host failed to start: the first
@@ -229,7 +245,17 @@ func (p *proxy) initialize(argp uintptr) rv {
 		p.backoff, p.nextStart = 0, time.Time{}
 	}
 	if wait := time.Until(p.nextStart); wait > 0 {
-		time.Sleep(wait) // p.mu held: concurrent C_Initialize calls queue here
+		// Wait out the back-off, but never past this call's deadline, and
+		// without holding the lock.
+		p.mu.Unlock()
+		time.Sleep(min(wait, backoffWaitCap(cfg.Timeout)))
+		p.mu.Lock()
+		if p.initialized {
+			return C.CKR_CRYPTOKI_ALREADY_INITIALIZED
+		}
+		if time.Now().Before(p.nextStart) {
+			return C.CKR_DEVICE_ERROR
+		}
 	}
 	h, r := p.startLocked()
 	if r != C.CKR_OK {

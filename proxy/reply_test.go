@@ -321,23 +321,30 @@ func TestLyingReplies(t *testing.T) {
 		{1, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(3); e.Uint(4); e.Uint(1); e.Bytes(make([]byte, 1)) })}, // top-level type changed
 
 		// References into the shared region.
-		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(17); e.Ref(0, 17) })},                                // past a small buffer
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(bigOut); e.Ref(0, bigOut+1) })},                      // length disagrees
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(bigOut + 1); e.Ref(0, bigOut+1) })},                  // past the capacity
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(wire.RegionSize-50, 100) })},             // past the region
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(wire.RegionSize+4096, 100) })},           // offset past the region
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(^uint64(0)-10, 100) })},                  // offset wraps
-		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(100, ^uint64(0)-50) })},                  // length wraps
-		{6, frame(func(e *wire.Encoder) { e.Uint(0x150); e.Uint(bigOut); e.Ref(0, bigOut) })},                    // bytes for a failed call
-		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(0, bigOut-1) })},                                      // short random
-		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(0, bigOut+1) })},                                      // long random
-		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(wire.RegionSize, bigOut) })},                          // at the end
-		{8, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(1); e.Uint(bigOut + 1); e.Ref(0, bigOut+1) })},   // past the capacity
-		{8, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(1); e.Uint(10); e.Ref(wire.RegionSize-5, 10) })}, // past the region
-		{8, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(1); e.Uint(10); e.Ref(0, 11) })},                 // length disagrees
+		{0, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(17); e.Ref(0, 17) })},                                            // past a small buffer
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(bigOut); e.Ref(0, bigOut+1) })},                                  // length disagrees
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(bigOut + 1); e.Ref(0, bigOut+1) })},                              // past the capacity
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(wire.RegionSize-50, 100) })},                         // past the region
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(wire.RegionSize+4096, 100) })},                       // offset past the region
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(^uint64(0)-10, 100) })},                              // offset wraps
+		{6, frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(100); e.Ref(100, ^uint64(0)-50) })},                              // length wraps
+		{6, frame(func(e *wire.Encoder) { e.Uint(0x150); e.Uint(bigOut); e.Ref(0, bigOut) })},                                // bytes for a failed call
+		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(0, bigOut-1) })},                                                  // short random
+		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(0, bigOut+1) })},                                                  // long random
+		{7, frame(func(e *wire.Encoder) { e.Uint(0); e.Ref(wire.RegionSize, bigOut) })},                                      // at the end
+		{8, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(1); e.Uint(0x11); e.Uint(bigOut + 1); e.Ref(0, bigOut+1) })}, // past the capacity
 		{8, frame(func(e *wire.Encoder) {
 			e.Uint(0)
 			e.ArrayLen(1)
+			e.Uint(0x11)
+			e.Uint(10)
+			e.Ref(wire.RegionSize-5, 10)
+		})}, // past the region
+		{8, frame(func(e *wire.Encoder) { e.Uint(0); e.ArrayLen(1); e.Uint(0x11); e.Uint(10); e.Ref(0, 11) })}, // length disagrees
+		{8, frame(func(e *wire.Encoder) {
+			e.Uint(0)
+			e.ArrayLen(1)
+			e.Uint(0x11)
 			e.Uint(10)
 			e.WriteByte(0xd8)
 			e.WriteByte(1)

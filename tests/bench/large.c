@@ -21,9 +21,11 @@
  *
  * hol: thread A generates RSA-4096 key pairs (seconds each) while thread B
  *   calls C_GenerateRandom(32) in a loop on its own session; B's latencies
- *   during A's keygen must stay small (p99 below HOL_P99_US, default
- *   1000 µs): a slow call on one channel does not hold up another. The same
- *   is measured directly, for reference.
+ *   during A's keygen must stay small: a slow call on one channel does not
+ *   hold up another. Unloaded, p99 is tens of µs; the check (p99 below
+ *   HOL_P99_US, default 5000 µs) leaves room for a busy 2-core machine and is
+ *   still a thousand times below what blocking behind a keygen would cost.
+ *   The same is measured directly, for reference.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -409,7 +411,7 @@ static double hol_run(struct mod *m, double min_secs, int check)
 
 static void run_hol(struct mod *px, struct mod *dx)
 {
-	double limit = getenv("HOL_P99_US") ? atof(getenv("HOL_P99_US")) : 1000;
+	double limit = getenv("HOL_P99_US") ? atof(getenv("HOL_P99_US")) : 5000;
 	if (dx)
 		hol_run(dx, 1.0, 0);
 	double p99 = hol_run(px, 1.0, 1);

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/p11isolate/p11isolate/internal/p11calls"
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+// The call path allocates nothing per call beyond its pooled buffers: these
+// benchmarks run encodeRequest + decodeReply of the common calls against
+// canned honest replies and report allocs/op, which must stay 0
+// (TestNoAllocs checks that in every `go test`).
+
+// benchCall is one call with its application memory and the host's reply.
+type benchCall struct {
+	name  string
+	f     p11calls.Func
+	mem   []byte // the application's memory the arguments point into
+	args  []uintptr
+	reply []byte // reply body
+}
+
+func funcByName(name string) p11calls.Func {
+	for _, f := range p11calls.Funcs {
+		if f.Name == name {
+			return f
+		}
+	}
+	panic(name)
+}
+
+func replyBody(parts func(e *wire.Encoder)) []byte {
+	e := wire.NewEncoder()
+	parts(e)
+	return bytes.Clone(e.Frame()[wire.HeaderSize:])
+}
+
+func benchCalls() []*benchCall {
+	var out []*benchCall
+	mk := func(name, fn string, size int) *benchCall {
+		c := &benchCall{name: name, f: funcByName(fn), mem: make([]byte, size)}
+		out = append(out, c)
+		return c
+	}
+	at := func(c *benchCall, off int) uintptr { return uintptr(unsafe.Pointer(&c.mem[off])) }
+
+	c := mk("GenerateRandom32", "C_GenerateRandom", 4096)
+	c.args = []uintptr{1, at(c, 0), 32}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(make([]byte, 32)) })
+
+	c = mk("SignRSA2048", "C_Sign", 4096)
+	putUlong(c.mem[1024:], 256)
+	c.args = []uintptr{1, at(c, 0), 32, at(c, 2048), at(c, 1024)}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0); e.Uint(256); e.Bytes(make([]byte, 256)) })
+
+	c = mk("GetAttributeValue2", "C_GetAttributeValue", 4096)
+	// {CKA_LABEL, buf@1024 cap 64}, {CKA_ID, buf@2048 cap 64}
+	for i, off := range []int{1024, 2048} {
+		putUlong(c.mem[i*24:], uint64([]int{3, 0x102}[i]))
+		*(*uintptr)(unsafe.Pointer(&c.mem[i*24+8])) = at(c, off)
+		putUlong(c.mem[i*24+16:], 64)
+	}
+	c.args = []uintptr{1, 2, at(c, 0), 2}
+	c.reply = replyBody(func(e *wire.Encoder) {
+		e.Uint(0)
+		e.ArrayLen(2)
+		e.Uint(3) // CKA_LABEL
+		e.Uint(13)
+		e.Bytes([]byte("bench-aes-256"))
+		e.Uint(0x102) // CKA_ID
+		e.Uint(3)
+		e.Bytes([]byte{1, 2, 3})
+	})
+
+	c = mk("FindObjects4", "C_FindObjects", 4096)
+	c.args = []uintptr{1, at(c, 0), 4, at(c, 1024)}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0); e.Uint(1); e.ArrayLen(1); e.Uint(42) })
+
+	c = mk("EncryptInitGCM", "C_EncryptInit", 4096)
+	// CK_MECHANISM{CKM_AES_GCM, &params@64, 48} and CK_GCM_PARAMS{iv@512, 12,
+	// 96, NULL, 0, 128}
+	putUlong(c.mem[0:], 0x1087)
+	*(*uintptr)(unsafe.Pointer(&c.mem[8])) = at(c, 64)
+	putUlong(c.mem[16:], 48)
+	*(*uintptr)(unsafe.Pointer(&c.mem[64])) = at(c, 512)
+	putUlong(c.mem[72:], 12)
+	putUlong(c.mem[80:], 96)
+	putUlong(c.mem[104:], 128)
+	c.args = []uintptr{1, at(c, 0), 7}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0) })
+
+	c = mk("DigestUpdate64K", "C_DigestUpdate", 64<<10)
+	c.args = []uintptr{1, at(c, 0), 64 << 10}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0) })
+	return out
+}
+
+// testChannel is a channel without a socket but with a shared region.
+func testChannel(tb testing.TB) *channel {
+	mem, memfd, err := newRegion()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	unix.Close(memfd)
+	tb.Cleanup(func() { unix.Munmap(mem) })
+	return newChannel(-1, mem)
+}
+
+// roundTrip encodes the request and decodes the canned reply, as forward
+// does around the socket.
+func (c *benchCall) roundTrip(tb testing.TB, h *host, ch *channel) {
+	if r, bad := ch.encodeRequest(h, c.f, c.args); bad {
+		tb.Fatalf("%s: encode refused: 0x%x", c.name, r)
+	}
+	if r, err := ch.decodeReply(h, c.f, c.args, c.reply); err != nil || r != 0 {
+		tb.Fatalf("%s: decode: 0x%x %v", c.name, r, err)
+	}
+}
+
+func BenchmarkEncodeDecode(b *testing.B) {
+	for _, c := range benchCalls() {
+		b.Run(c.name, func(b *testing.B) {
+			h, ch := &host{}, testChannel(b)
+			c.roundTrip(b, h, ch)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.roundTrip(b, h, ch)
+			}
+		})
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	for _, c := range benchCalls() {
+		h, ch := &host{}, testChannel(t)
+		c.roundTrip(t, h, ch)
+		if n := testing.AllocsPerRun(100, func() { c.roundTrip(t, h, ch) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per call", c.name, n)
+		}
+	}
+}
+
+// fakeHost answers every frame on fd with reply until fd closes.
+func fakeHost(fd int, reply []byte) {
+	var r wire.Reader
+	e := wire.NewEncoder()
+	e.Write(reply)
+	frame := e.Frame()
+	for {
+		if _, err := r.ReadFrame(fd); err != nil {
+			return
+		}
+		if err := wire.WriteFrame(fd, frame); err != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkForward runs whole forward() calls, socket I/O included, against
+// a fake host goroutine on the other end of a socketpair.
+func BenchmarkForward(b *testing.B) {
+	for _, c := range benchCalls() {
+		b.Run(c.name, func(b *testing.B) {
+			h, stop := fakeChannel(b, c.reply)
+			defer stop()
+			var p proxy
+			p.forward(h, c.f, c.args)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if r := p.forward(h, c.f, c.args); r != 0 {
+					b.Fatalf("forward: 0x%x", r)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardNoAllocs(t *testing.T) {
+	for _, c := range benchCalls() {
+		h, stop := fakeChannel(t, c.reply)
+		var p proxy
+		p.forward(h, c.f, c.args)
+		if n := testing.AllocsPerRun(100, func() { p.forward(h, c.f, c.args) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per forwarded call", c.name, n)
+		}
+		stop()
+	}
+}
+
+// fakeChannel returns a host whose one idle channel (with a shared region)
+// is answered by fakeHost.
+func fakeChannel(tb testing.TB, reply []byte) (*host, func()) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mem, memfd, err := newRegion()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	unix.Close(memfd)
+	go fakeHost(fds[1], reply)
+	ch := newChannel(fds[0], mem)
+	h := &host{idle: []*channel{ch}}
+	return h, func() { ch.close(); unix.Close(fds[1]) }
+}
