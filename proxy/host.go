@@ -373,6 +373,9 @@ func (h *host) get() (*channel, error) {
 func (h *host) put(ch *channel, healthy bool) {
 	if !healthy || h.dead.Load() {
 		ch.close()
+		h.mu.Lock()
+		h.count-- // room for a new channel
+		h.mu.Unlock()
 		return
 	}
 	h.mu.Lock()
