@@ -363,6 +363,9 @@ func (h *host) get() (*channel, error) {
 	ch := newChannel(pair[0], mem)
 	if err != nil {
 		ch.close()
+		h.mu.Lock()
+		h.count--
+		h.mu.Unlock()
 		return nil, fmt.Errorf("handing the host a channel: %w", err)
 	}
 	return ch, nil
