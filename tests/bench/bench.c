@@ -48,6 +48,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "../common/ckr.h"
+
 #define MAX_MODULES 8
 #define MAX_THREADS 2
 #define LAT_CAP (1u << 21) /* per-call latencies kept per thread per measurement */
@@ -58,39 +60,7 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-static const struct {
-	CK_RV rv;
-	const char *name;
-} rv_names[] = {
-#define R(x) { x, #x }
-	R(CKR_OK), R(CKR_HOST_MEMORY), R(CKR_SLOT_ID_INVALID), R(CKR_GENERAL_ERROR),
-	R(CKR_FUNCTION_FAILED), R(CKR_ARGUMENTS_BAD), R(CKR_CANT_LOCK),
-	R(CKR_ATTRIBUTE_SENSITIVE), R(CKR_ATTRIBUTE_TYPE_INVALID),
-	R(CKR_ATTRIBUTE_VALUE_INVALID), R(CKR_DATA_INVALID), R(CKR_DATA_LEN_RANGE),
-	R(CKR_DEVICE_ERROR), R(CKR_DEVICE_MEMORY), R(CKR_DEVICE_REMOVED),
-	R(CKR_FUNCTION_CANCELED), R(CKR_FUNCTION_NOT_SUPPORTED), R(CKR_KEY_HANDLE_INVALID),
-	R(CKR_KEY_SIZE_RANGE), R(CKR_KEY_TYPE_INCONSISTENT), R(CKR_KEY_FUNCTION_NOT_PERMITTED),
-	R(CKR_MECHANISM_INVALID), R(CKR_MECHANISM_PARAM_INVALID), R(CKR_OBJECT_HANDLE_INVALID),
-	R(CKR_OPERATION_ACTIVE), R(CKR_OPERATION_NOT_INITIALIZED), R(CKR_PIN_INCORRECT),
-	R(CKR_PIN_LOCKED), R(CKR_SESSION_CLOSED), R(CKR_SESSION_COUNT),
-	R(CKR_SESSION_HANDLE_INVALID), R(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
-	R(CKR_SESSION_READ_ONLY), R(CKR_TEMPLATE_INCOMPLETE), R(CKR_TEMPLATE_INCONSISTENT),
-	R(CKR_TOKEN_NOT_PRESENT), R(CKR_TOKEN_NOT_RECOGNIZED), R(CKR_USER_ALREADY_LOGGED_IN),
-	R(CKR_USER_NOT_LOGGED_IN), R(CKR_USER_TYPE_INVALID), R(CKR_BUFFER_TOO_SMALL),
-	R(CKR_CRYPTOKI_NOT_INITIALIZED), R(CKR_CRYPTOKI_ALREADY_INITIALIZED),
-	R(CKR_NEED_TO_CREATE_THREADS), R(CKR_DOMAIN_PARAMS_INVALID),
-#undef R
-};
-
-static const char *rv_name(CK_RV rv)
-{
-	static _Thread_local char buf[32];
-	for (size_t i = 0; i < sizeof rv_names / sizeof rv_names[0]; i++)
-		if (rv_names[i].rv == rv)
-			return rv_names[i].name;
-	snprintf(buf, sizeof buf, "CKR_0x%lx", (unsigned long)rv);
-	return buf;
-}
+static const char *rv_name(CK_RV rv) { return ckr_name(rv); }
 
 static double now_s(void)
 {

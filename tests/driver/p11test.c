@@ -39,6 +39,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "../common/ckr.h"
+
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
 
@@ -46,88 +48,8 @@ static atomic_int n_ok, n_fail;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static const char *module_path;
 
-static const struct {
-	CK_RV rv;
-	const char *name;
-} rv_names[] = {
-#define R(x) { x, #x }
-	R(CKR_OK),
-	R(CKR_CANCEL),
-	R(CKR_HOST_MEMORY),
-	R(CKR_SLOT_ID_INVALID),
-	R(CKR_GENERAL_ERROR),
-	R(CKR_FUNCTION_FAILED),
-	R(CKR_ARGUMENTS_BAD),
-	R(CKR_NO_EVENT),
-	R(CKR_NEED_TO_CREATE_THREADS),
-	R(CKR_CANT_LOCK),
-	R(CKR_ATTRIBUTE_READ_ONLY),
-	R(CKR_ATTRIBUTE_SENSITIVE),
-	R(CKR_ATTRIBUTE_TYPE_INVALID),
-	R(CKR_ATTRIBUTE_VALUE_INVALID),
-	R(CKR_DATA_INVALID),
-	R(CKR_DATA_LEN_RANGE),
-	R(CKR_DEVICE_ERROR),
-	R(CKR_DEVICE_MEMORY),
-	R(CKR_DEVICE_REMOVED),
-	R(CKR_ENCRYPTED_DATA_INVALID),
-	R(CKR_ENCRYPTED_DATA_LEN_RANGE),
-	R(CKR_FUNCTION_CANCELED),
-	R(CKR_FUNCTION_NOT_PARALLEL),
-	R(CKR_FUNCTION_NOT_SUPPORTED),
-	R(CKR_KEY_HANDLE_INVALID),
-	R(CKR_KEY_SIZE_RANGE),
-	R(CKR_KEY_TYPE_INCONSISTENT),
-	R(CKR_KEY_FUNCTION_NOT_PERMITTED),
-	R(CKR_MECHANISM_INVALID),
-	R(CKR_MECHANISM_PARAM_INVALID),
-	R(CKR_OBJECT_HANDLE_INVALID),
-	R(CKR_OPERATION_ACTIVE),
-	R(CKR_OPERATION_NOT_INITIALIZED),
-	R(CKR_PIN_INCORRECT),
-	R(CKR_PIN_INVALID),
-	R(CKR_PIN_LEN_RANGE),
-	R(CKR_PIN_LOCKED),
-	R(CKR_SESSION_CLOSED),
-	R(CKR_SESSION_COUNT),
-	R(CKR_SESSION_HANDLE_INVALID),
-	R(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
-	R(CKR_SESSION_READ_ONLY),
-	R(CKR_SESSION_EXISTS),
-	R(CKR_SIGNATURE_INVALID),
-	R(CKR_SIGNATURE_LEN_RANGE),
-	R(CKR_TEMPLATE_INCOMPLETE),
-	R(CKR_TEMPLATE_INCONSISTENT),
-	R(CKR_TOKEN_NOT_PRESENT),
-	R(CKR_TOKEN_NOT_RECOGNIZED),
-	R(CKR_USER_ALREADY_LOGGED_IN),
-	R(CKR_USER_NOT_LOGGED_IN),
-	R(CKR_USER_PIN_NOT_INITIALIZED),
-	R(CKR_USER_TYPE_INVALID),
-	R(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
-	R(CKR_WRAPPED_KEY_INVALID),
-	R(CKR_RANDOM_NO_RNG),
-	R(CKR_BUFFER_TOO_SMALL),
-	R(CKR_CRYPTOKI_NOT_INITIALIZED),
-	R(CKR_CRYPTOKI_ALREADY_INITIALIZED),
-	R(CKR_MUTEX_BAD),
-	R(CKR_MUTEX_NOT_LOCKED),
-#undef R
-};
-
-/* rvs returns the symbolic name of rv; a few rotating buffers for others. */
-static const char *rvs(CK_RV rv)
-{
-	static __thread char buf[4][32];
-	static __thread int next;
-	for (size_t i = 0; i < sizeof(rv_names) / sizeof(rv_names[0]); i++) {
-		if (rv_names[i].rv == rv)
-			return rv_names[i].name;
-	}
-	char *b = buf[next++ % 4];
-	snprintf(b, sizeof(buf[0]), "0x%lx", (unsigned long)rv);
-	return b;
-}
+/* rvs returns the symbolic name of rv. */
+static const char *rvs(CK_RV rv) { return ckr_name(rv); }
 
 static void vsay(const char *prefix, const char *fmt, va_list ap)
 {

@@ -50,57 +50,15 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "../common/ckr.h"
+
 /* ================================================================== */
 /* Reporting                                                           */
 
 static atomic_int n_ok, n_fail;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *rvs(CK_RV rv)
-{
-	switch (rv) {
-#define R(x) \
-	case x:  \
-		return #x;
-		R(CKR_OK)
-		R(CKR_HOST_MEMORY)
-		R(CKR_SLOT_ID_INVALID)
-		R(CKR_GENERAL_ERROR)
-		R(CKR_FUNCTION_FAILED)
-		R(CKR_ARGUMENTS_BAD)
-		R(CKR_CANT_LOCK)
-		R(CKR_ATTRIBUTE_TYPE_INVALID)
-		R(CKR_DATA_LEN_RANGE)
-		R(CKR_DEVICE_ERROR)
-		R(CKR_DEVICE_MEMORY)
-		R(CKR_DEVICE_REMOVED)
-		R(CKR_FUNCTION_CANCELED)
-		R(CKR_FUNCTION_NOT_SUPPORTED)
-		R(CKR_KEY_HANDLE_INVALID)
-		R(CKR_MECHANISM_INVALID)
-		R(CKR_OBJECT_HANDLE_INVALID)
-		R(CKR_OPERATION_ACTIVE)
-		R(CKR_OPERATION_NOT_INITIALIZED)
-		R(CKR_PIN_INCORRECT)
-		R(CKR_SESSION_CLOSED)
-		R(CKR_SESSION_COUNT)
-		R(CKR_SESSION_HANDLE_INVALID)
-		R(CKR_SIGNATURE_INVALID)
-		R(CKR_SIGNATURE_LEN_RANGE)
-		R(CKR_TOKEN_NOT_PRESENT)
-		R(CKR_USER_ALREADY_LOGGED_IN)
-		R(CKR_USER_NOT_LOGGED_IN)
-		R(CKR_BUFFER_TOO_SMALL)
-		R(CKR_CRYPTOKI_NOT_INITIALIZED)
-		R(CKR_CRYPTOKI_ALREADY_INITIALIZED)
-#undef R
-	}
-	static __thread char buf[4][24];
-	static __thread int next;
-	char *b = buf[next++ % 4];
-	snprintf(b, sizeof(buf[0]), "0x%lx", (unsigned long)rv);
-	return b;
-}
+static const char *rvs(CK_RV rv) { return ckr_name(rv); }
 
 static void vsay(const char *prefix, const char *fmt, va_list ap)
 {
