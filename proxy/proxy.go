@@ -26,9 +26,8 @@ type rv = uint64
 
 // proxy is the library's state between C_Initialize and C_Finalize.
 type proxy struct {
-	mu          sync.Mutex // guards the fields below; never held across a call
+	mu          sync.Mutex // guards the fields below; held across host starts (C_Initialize), never across other calls
 	initialized bool
-	finalizing  bool
 	cfg         *config.Config
 	env         []string
 	init        initArgs // the application's C_Initialize, replayed into each new host
