@@ -40,52 +40,15 @@
 #include <p11-kit/pkcs11.h>
 
 #include "../common/ckr.h"
+#include "../common/report.h"
 
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
 
-static atomic_int n_ok, n_fail;
-static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static const char *module_path;
 
 /* rvs returns the symbolic name of rv. */
 static const char *rvs(CK_RV rv) { return ckr_name(rv); }
-
-static void vsay(const char *prefix, const char *fmt, va_list ap)
-{
-	pthread_mutex_lock(&out_mu);
-	fputs(prefix, stdout);
-	vprintf(fmt, ap);
-	fputc('\n', stdout);
-	fflush(stdout);
-	pthread_mutex_unlock(&out_mu);
-}
-
-/* note prints an information line. */
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsay("# ", fmt, ap);
-	va_end(ap);
-}
-
-/* check records one check; fmt describes what was checked and, on failure,
- * what was seen ("<what>: got X want Y"). */
-__attribute__((format(printf, 2, 3))) static int check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (cond) {
-		atomic_fetch_add(&n_ok, 1);
-		vsay("ok   - ", fmt, ap);
-	} else {
-		atomic_fetch_add(&n_fail, 1);
-		vsay("FAIL - ", fmt, ap);
-	}
-	va_end(ap);
-	return cond;
-}
 
 /* check_rv checks that rv is want. */
 static int check_rv(const char *what, CK_RV got, CK_RV want)
@@ -102,13 +65,6 @@ __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 	atomic_fetch_add(&n_fail, 1);
 	vsay("FAIL - ", fmt, ap);
 	va_end(ap);
-}
-
-static int finish(void)
-{
-	note("%d checks passed, %d failed", atomic_load(&n_ok), atomic_load(&n_fail));
-	fflush(stdout);
-	return atomic_load(&n_fail) ? 1 : 0;
 }
 
 /* die ends the run after a failure that makes further checks meaningless

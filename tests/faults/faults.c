@@ -51,32 +51,12 @@
 #include <p11-kit/pkcs11.h>
 
 #include "../common/ckr.h"
+#include "../common/report.h"
 
 /* ================================================================== */
 /* Reporting                                                           */
 
-static atomic_int n_ok, n_fail;
-static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
-
 static const char *rvs(CK_RV rv) { return ckr_name(rv); }
-
-static void vsay(const char *prefix, const char *fmt, va_list ap)
-{
-	pthread_mutex_lock(&out_mu);
-	fputs(prefix, stdout);
-	vprintf(fmt, ap);
-	fputc('\n', stdout);
-	fflush(stdout);
-	pthread_mutex_unlock(&out_mu);
-}
-
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsay("# ", fmt, ap);
-	va_end(ap);
-}
 
 __attribute__((format(printf, 1, 2))) static void raw(const char *fmt, ...)
 {
@@ -84,29 +64,6 @@ __attribute__((format(printf, 1, 2))) static void raw(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsay("", fmt, ap);
 	va_end(ap);
-}
-
-/* check records one check: "ok   - what" or "FAIL - what". */
-__attribute__((format(printf, 2, 3))) static int check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (cond) {
-		atomic_fetch_add(&n_ok, 1);
-		vsay("ok   - ", fmt, ap);
-	} else {
-		atomic_fetch_add(&n_fail, 1);
-		vsay("FAIL - ", fmt, ap);
-	}
-	va_end(ap);
-	return cond;
-}
-
-static int finish(void)
-{
-	note("%d checks passed, %d failed", atomic_load(&n_ok), atomic_load(&n_fail));
-	fflush(stdout);
-	return atomic_load(&n_fail) ? 1 : 0;
 }
 
 /* ================================================================== */
