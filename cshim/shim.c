@@ -2,10 +2,12 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The process the library was initialized in. A child made by fork() must
@@ -116,4 +118,81 @@ void p11i_log_write(int fd, const char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* p11i_copy_pipe copies through a pipe: write(2) fails with EFAULT on an
+ * unreadable source instead of raising SIGSEGV. Used where
+ * process_vm_readv is refused (a seccomp profile, an old kernel). */
+static int p11i_copy_pipe(void *dst, const void *src, size_t n)
+{
+	int p[2];
+	int rc = 0;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	while (n > 0 && rc == 0) {
+		size_t chunk = n < 4096 ? n : 4096; /* below the pipe's capacity */
+		ssize_t w = write(p[1], src, chunk);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = -1;
+			break;
+		}
+		for (ssize_t got = 0; got < w;) {
+			ssize_t r = read(p[0], (char *)dst + got, (size_t)(w - got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				rc = -1;
+				break;
+			}
+			got += r;
+		}
+		src = (const char *)src + w;
+		dst = (char *)dst + w;
+		n -= (size_t)w;
+	}
+	close(p[0]);
+	close(p[1]);
+	return rc;
+}
+
+int p11i_copy_in(void *dst, const void *src, size_t n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+	ssize_t got;
+
+	if (n == 0)
+		return 0;
+	if (src == NULL || (uintptr_t)src + n < (uintptr_t)src)
+		return -1;
+	got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (got == (ssize_t)n)
+		return 0;
+	if (got >= 0 || errno == EFAULT)
+		return -1; /* a partial read: the rest is unmapped */
+	return p11i_copy_pipe(dst, src, n);
+}
+
+long p11i_copy_string(char *dst, const void *src, size_t max)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), done = 0;
+
+	/* Page by page: the string may end just before an unmapped page. */
+	while (done < max) {
+		uintptr_t at = (uintptr_t)src + done;
+		size_t chunk = page - (at & (page - 1));
+		char *nul;
+
+		if (chunk > max - done)
+			chunk = max - done;
+		if (p11i_copy_in(dst + done, (const void *)at, chunk) != 0)
+			return -1;
+		nul = memchr(dst + done, '\0', chunk);
+		if (nul != NULL)
+			return (long)(nul - dst);
+		done += chunk;
+	}
+	return -2;
 }

@@ -20,6 +20,15 @@ extern CK_FUNCTION_LIST p11i_function_list;
 void p11i_fd_register(int fd);
 void p11i_fd_unregister(int fd);
 
+/* Reading application memory the proxy interprets for itself (the
+ * C_Initialize arguments and its pReserved string) without faulting where
+ * the vendor, loaded directly, would not: p11i_copy_in copies n bytes and
+ * returns 0, or -1 if any of them is unreadable; p11i_copy_string copies a
+ * NUL-terminated string of fewer than max bytes and returns its length, -1
+ * if it is unreadable, -2 if no NUL comes within max bytes. */
+int p11i_copy_in(void *dst, const void *src, size_t n);
+long p11i_copy_string(char *dst, const void *src, size_t max);
+
 /* Spawning the host (spawn.c). */
 int p11i_memfd_image(const void *image, size_t len);
 int p11i_self_dir(char *buf, size_t len);

@@ -8,6 +8,7 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 
@@ -54,6 +55,9 @@ type out struct {
 	none  bool    // A: no template (NULL)
 	mech  *mechparams.Layout
 	param unsafe.Pointer
+	// i j k e q: the application's bytes, in the request frame (valid
+	// until the reply is sent)
+	before []byte
 }
 
 // attr is one CK_ATTRIBUTE of a template being read back.
@@ -295,9 +299,20 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		c.outs = append(c.outs, o)
 		return 1
 	case 'i', 'j', 'k', 'e', 'q':
+		// The structure arrives holding the application's bytes: a
+		// vendor that ORs flags into it, or leaves a field alone, does so
+		// to what the application had.
 		o := out{kind: k}
-		if d.Bool() {
-			o.p = uintptr(c.arena.alloc(uintptr(p11calls.InfoStructs[k].Size)))
+		if !d.IsNil() {
+			size := p11calls.InfoStructs[k].Size
+			b := d.Bytes()
+			if len(b) != size {
+				d.Fail("a %d-byte %s", len(b), p11calls.InfoStructs[k].CType)
+				return 1
+			}
+			o.p = uintptr(c.arena.alloc(uintptr(size)))
+			copy(unsafe.Slice((*byte)(ptr(o.p)), size), b)
+			o.before = b
 		}
 		a[0] = o.p
 		c.outs = append(c.outs, o)
@@ -509,8 +524,13 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 			e.Nil()
 		}
 	case 'i', 'j', 'k', 'e', 'q':
-		if o.p != 0 && ok {
-			e.Bytes(unsafe.Slice((*byte)(ptr(o.p)), p11calls.InfoStructs[o.kind].Size))
+		// A failed call sends the structure only if the vendor wrote to it.
+		var b []byte
+		if o.p != 0 {
+			b = unsafe.Slice((*byte)(ptr(o.p)), p11calls.InfoStructs[o.kind].Size)
+		}
+		if b != nil && (ok || !bytes.Equal(b, o.before)) {
+			e.Bytes(b)
 		} else {
 			e.Nil()
 		}

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,32 +24,72 @@
  * abort() in a vendor module would not end a host that was pid 1; pid 2
  * dies of them as anywhere else. When the host ends, the init writes its
  * wait status to P11H_STATUS_FD, for the proxy's log, and exits, which
- * kills whatever else is left in the namespace. */
+ * kills whatever else is left in the namespace.
+ *
+ * The init also watches the control channel (it holds a copy of the host's
+ * end): when the proxy's end closes (the application finalized, exited or
+ * was killed) and the host has not ended within P11H_GRACE_MS, the init
+ * kills it. A host stuck in vendor code that never returns (an ELF
+ * constructor, C_GetFunctionList, a hung call) would never read the EOF
+ * itself, and would outlive the application. */
+#define P11H_GRACE_MS 300
+
 static void p11h_init(void)
 {
-	pid_t host = fork();
+	sigset_t chld, old;
+	struct pollfd pf[2];
+	int sfd, hup = 0;
+	pid_t host;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	host = fork();
 	if (host < 0) {
 		dprintf(2, "p11isolate-host: init: fork: %s\n", strerror(errno));
 		_exit(126);
 	}
 	if (host == 0) {
 		close(P11H_STATUS_FD);
+		if (sfd >= 0)
+			close(sfd);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* The host leads a process group of its own, so it can kill
 		 * whatever the vendor forks (see killGroup in main.go). */
 		setpgid(0, 0);
 		return;
 	}
+	pf[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pf[1] = (struct pollfd){ .fd = P11H_CONTROL_FD, .events = POLLRDHUP };
 	for (;;) {
-		int st = 0;
-		pid_t w = waitpid(-1, &st, __WALL);
-		if (w == host) {
-			while (write(P11H_STATUS_FD, &st, sizeof(st)) < 0 && errno == EINTR)
-				;
-			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		int st = 0, n;
+		pid_t w;
+
+		while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+			if (w == host) {
+				while (write(P11H_STATUS_FD, &st, sizeof(st)) < 0 && errno == EINTR)
+					;
+				_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			}
 		}
 		if (w < 0 && errno != EINTR)
 			_exit(125);
+		/* Without a signalfd, poll the children every 100 ms. */
+		n = poll(pf, hup ? 1 : 2, hup ? P11H_GRACE_MS : sfd >= 0 ? -1 : 100);
+		if (n < 0 && errno != EINTR)
+			_exit(125);
+		if (n == 0 && hup) {
+			kill(host, SIGKILL);
+			continue;
+		}
+		if (n > 0 && !hup && (pf[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
+			hup = 1;
+		if (n > 0 && (pf[0].revents & POLLIN) != 0) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) > 0)
+				;
+		}
 	}
 }
 

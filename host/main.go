@@ -79,6 +79,7 @@ func main() {
 	if err := wire.WriteFrame(ctl, e.Frame()); err != nil {
 		fatal("handshake: %v", err)
 	}
+	go watchProxy(ctl)
 	var r wire.Reader
 	d := wire.NewDecoder()
 	for {
@@ -121,6 +122,28 @@ func main() {
 			go serve(fds[0], region)
 		default:
 			fatal("unknown control operation %d", op)
+		}
+	}
+}
+
+// watchProxy ends the host as soon as the proxy's end of the control
+// channel closes (the application finalized, exited or was killed), even
+// while the control loop is stuck in vendor code that never returns (an ELF
+// constructor, C_GetFunctionList): it polls on a thread of its own and reads
+// nothing. Under a namespace init the init watches too (host.c), for a host
+// whose Go runtime no longer runs at all.
+func watchProxy(ctl int) {
+	fds := []unix.PollFd{{Fd: int32(ctl), Events: unix.POLLRDHUP}}
+	for {
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			fatal("watching the control channel: %v", err)
+		}
+		if n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			exitGroup()
 		}
 	}
 }

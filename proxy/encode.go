@@ -7,10 +7,10 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"unsafe"
 
+	"github.com/p11isolate/p11isolate/internal/ckr"
 	"github.com/p11isolate/p11isolate/internal/mechparams"
 	"github.com/p11isolate/p11isolate/internal/p11calls"
 	"github.com/p11isolate/p11isolate/internal/wire"
@@ -23,8 +23,31 @@ const (
 )
 
 func ulongAt(p uintptr) uint64           { return uint64(*(*C.CK_ULONG)(ptr(p))) }
-func setUlong(p uintptr, v uint64)       { *(*C.CK_ULONG)(ptr(p)) = C.CK_ULONG(v) }
 func bytesAt(p uintptr, n uint64) []byte { return unsafe.Slice((*byte)(ptr(p)), n) }
+
+// plausible reports whether [p, p+n) can be application memory at all: not
+// in the first page and not past any user address space. The proxy reads
+// an output variable's current value (the vendor starts from the
+// application's bytes) only through plausible pointers: a conformance
+// suite's (CK_VOID_PTR)1 is never read, and the vendor gets zeros, so a
+// call that fails before touching the output fails through the proxy too,
+// instead of faulting in it. Telling every unmapped pointer apart would
+// take a system call per output (~1.6 µs here).
+func plausible(p uintptr, n uint64) bool {
+	return p >= 4096 && uint64(p)+n >= uint64(p) && uint64(p)+n <= 1<<56
+}
+
+// prefill is an output variable's current value, or 0 behind a pointer
+// that cannot be read.
+func prefill(p uintptr) uint64 {
+	if !plausible(p, 8) {
+		return 0
+	}
+	return ulongAt(p)
+}
+
+// zeros stands in for an output structure behind a pointer that cannot be read.
+var zeros [256]byte
 
 func isNested(t uint64) bool {
 	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE
@@ -118,7 +141,7 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 				e.Nil()
 				ch.caps = append(ch.caps, 0)
 			} else {
-				c := ulongAt(a[1])
+				c := prefill(a[1])
 				e.Uint(c)
 				ch.caps = append(ch.caps, c)
 			}
@@ -138,7 +161,7 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 				e.Nil()
 				ch.caps = append(ch.caps, 0)
 			} else {
-				c := ulongAt(a[1])
+				c := prefill(a[1])
 				e.Uint(c)
 				ch.caps = append(ch.caps, c)
 			}
@@ -149,7 +172,17 @@ func (ch *channel) encodeRequest(h *host, f p11calls.Func, a []uintptr) (r rv, b
 		case 'U', 'P', 'S', 'O':
 			ch.encodeOutUlong(a[0])
 		default: // i j k e q: output structures
-			e.Bool(a[0] != 0)
+			// The vendor fills in the application's own bytes: some
+			// (SoftHSM2's C_GetMechanismInfo) OR flags into them.
+			size := uint64(p11calls.InfoStructs[k].Size)
+			switch {
+			case a[0] == 0:
+				e.Nil()
+			case plausible(a[0], size):
+				e.Bytes(bytesAt(a[0], size))
+			default:
+				e.Bytes(zeros[:size])
+			}
 		}
 		a = a[len(p11calls.CTypes[k]):]
 	}
@@ -171,7 +204,7 @@ func (ch *channel) encodeOutUlong(p uintptr) {
 	if p == 0 {
 		ch.enc.Nil()
 	} else {
-		ch.enc.Uint(ulongAt(p))
+		ch.enc.Uint(prefill(p))
 	}
 }
 
@@ -322,17 +355,23 @@ func hasOut(l *mechparams.Layout) bool {
 }
 
 // decodeReply checks the reply to f(a...) and writes its outputs into the
-// application's memory. Every length and count is checked against what the
-// application declared before a byte is written; an error means the host
-// lied or broke, and nothing past a declared buffer was touched. Output
-// bytes may come as references into the channel's shared region (Data): the
-// reference's offset and length are in the frame and checked like inline
-// bytes; from the region itself only the data bytes are read, by the copy
-// into the application's buffer, so a host that rewrites the region
-// mid-copy changes data it could have sent anyway, never a length.
+// application's memory. The whole reply is checked first, against what the
+// application declared, and only then written (ch.plan): a reply that fails
+// any check leaves the application's memory as it was, and the error makes
+// the caller treat the host as broken. Beyond the frame's own consistency,
+// with CKR_OK no length or count may exceed the capacity the application
+// gave: it would read or copy past its own buffer.
+//
+// Output bytes may come as references into the channel's shared region
+// (Data): the reference's offset and length are in the frame and checked
+// like inline bytes; from the region itself only the data bytes are read,
+// by the copy into the application's buffer, so a host that rewrites the
+// region mid-copy changes data it could have sent anyway, never a length.
 func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byte) (rv, error) {
 	d := ch.dec
 	d.Reset(body)
+	plan := &ch.plan
+	plan.Reset()
 	r := d.Uint()
 	ok := r == C.CKR_OK
 	caps := ch.caps
@@ -346,24 +385,29 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 			if out && a[0] != 0 {
 				m := (*C.CK_MECHANISM)(ptr(a[0]))
 				l, _, _ := mechparams.Lookup(uint64(m.mechanism))
-				mechparams.DecodeOut(d, l, m.pParameter, h.toApp)
+				mechparams.DecodeOut(d, l, m.pParameter, ok, plan)
 			}
 		case 'Y':
 			c := caps[0]
 			caps = caps[1:]
 			n := nilOrUint(d, a[1] != 0, "length")
-			if a[1] != 0 && d.Ok() {
-				setUlong(a[1], n)
-			}
-			if !d.IsNil() {
+			if d.IsNil() {
+				// No bytes: the vendor wrote none, or claimed more than
+				// fit (an honest host sends the bytes of every
+				// successful call that had a buffer).
+				if ok && a[0] != 0 && a[1] != 0 {
+					d.Fail("CKR_OK with %d bytes of output for a buffer of %d", n, c)
+				}
+			} else {
 				b := d.Data()
 				if a[0] == 0 || a[1] == 0 || !ok || uint64(len(b)) != n || n > c {
-					d.Fail("%d output bytes for a buffer of %d", len(b), c)
+					d.Fail("%d output bytes (length %d) for a buffer of %d", len(b), n, c)
 					break
 				}
-				copy(bytesAt(a[0], n), b)
-			} else if a[0] != 0 && a[1] != 0 && ok {
-				d.Fail("no output bytes for a successful call")
+				plan.Copy(ptr(a[0]), b)
+			}
+			if a[1] != 0 {
+				plan.Ulong(ptr(a[1]), n)
 			}
 		case 'G':
 			if !d.IsNil() {
@@ -372,42 +416,12 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 					d.Fail("%d random bytes for a request of %d", len(b), a[1])
 					break
 				}
-				copy(bytesAt(a[0], uint64(a[1])), b)
+				plan.Copy(ptr(a[0]), b)
 			}
 		case 'A':
-			ch.decodeTemplate(ptr(a[0]), uint64(a[1]), 0)
+			ch.decodeTemplate(ptr(a[0]), uint64(a[1]), 0, ok)
 		case 'L', 'K', 'F':
-			var c uint64
-			countp := a[1]
-			if k == 'F' {
-				c, countp = uint64(a[1]), a[2]
-			} else {
-				c = caps[0]
-				caps = caps[1:]
-			}
-			n := nilOrUint(d, countp != 0, "count")
-			if countp != 0 && d.Ok() {
-				setUlong(countp, n)
-			}
-			if d.IsNil() {
-				if a[0] != 0 && countp != 0 && ok && n > 0 && n <= c {
-					d.Fail("no list for a successful call")
-				}
-				break
-			}
-			items := d.ArrayLen(wire.MaxFrame / 8)
-			if a[0] == 0 || !ok || uint64(items) != n || n > c {
-				d.Fail("a list of %d for room for %d", items, c)
-				break
-			}
-			list := unsafe.Slice((*C.CK_ULONG)(ptr(a[0])), n)
-			for j := range list {
-				v := d.Uint()
-				if k == 'F' {
-					v = h.toApp(v)
-				}
-				list[j] = C.CK_ULONG(v)
-			}
+			ch.decodeList(h, k, a, &caps, ok)
 		case 'U', 'P', 'S', 'O':
 			// nil: the vendor left the variable as it was.
 			if d.IsNil() {
@@ -419,9 +433,10 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 				break
 			}
 			if k == 'S' || k == 'O' {
-				v = h.toApp(v)
+				plan.Handle(ptr(a[0]), v)
+			} else {
+				plan.Ulong(ptr(a[0]), v)
 			}
-			setUlong(a[0], v)
 		case 'i', 'j', 'k', 'e', 'q':
 			if d.IsNil() {
 				if a[0] != 0 && ok {
@@ -431,18 +446,71 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 			}
 			b := d.Bytes()
 			size := p11calls.InfoStructs[k].Size
-			if a[0] == 0 || !ok || len(b) != size {
+			if a[0] == 0 || len(b) != size {
 				d.Fail("a %d-byte structure where %d fit", len(b), size)
 				break
 			}
-			copy(bytesAt(a[0], uint64(size)), b)
+			plan.Copy(ptr(a[0]), b)
 		}
 		a = a[len(p11calls.CTypes[k]):]
 	}
 	if err := d.Finish(); err != nil {
-		return C.CKR_DEVICE_ERROR, fmt.Errorf("%s: %w", f.Name, err)
+		plan.Reset()
+		return C.CKR_DEVICE_ERROR, err
+	}
+	plan.Apply(h.toApp)
+	if !ckr.Defined(r) {
+		logs.printf("%s: the vendor module %s returned 0x%x, a code no PKCS#11 version defines: returning CKR_GENERAL_ERROR", f.Name, h.module, r)
+		r = C.CKR_GENERAL_ERROR
 	}
 	return r, nil
+}
+
+// decodeList checks a slot, mechanism or object handle list (kinds L, K,
+// F) and its count. With CKR_OK and a list, the count is at most the room
+// the application gave; C_FindObjects' count never exceeds its maximum.
+// With CKR_BUFFER_TOO_SMALL (L, K) the count is the room the vendor needs.
+func (ch *channel) decodeList(h *host, k byte, a []uintptr, caps *[]uint64, ok bool) {
+	d := ch.dec
+	var c uint64
+	countp := a[1]
+	if k == 'F' {
+		c, countp = uint64(a[1]), a[2]
+	} else {
+		c = (*caps)[0]
+		*caps = (*caps)[1:]
+	}
+	n := nilOrUint(d, countp != 0, "count")
+	if !d.Ok() {
+		return
+	}
+	if k == 'F' && countp != 0 && n > c {
+		d.Fail("a count of %d objects for room for %d", n, c)
+		return
+	}
+	if countp != 0 {
+		ch.plan.Ulong(ptr(countp), n)
+	}
+	if d.IsNil() {
+		if a[0] != 0 && countp != 0 && ok {
+			d.Fail("CKR_OK with a count of %d and no list, for room for %d", n, c)
+		}
+		return
+	}
+	items := d.ArrayLen(wire.MaxFrame / 8)
+	if a[0] == 0 || !ok || uint64(items) != n || n > c {
+		d.Fail("a list of %d (count %d) for room for %d", items, n, c)
+		return
+	}
+	list := unsafe.Slice((*C.CK_ULONG)(ptr(a[0])), n)
+	for j := range list {
+		v := d.Uint()
+		if k == 'F' {
+			ch.plan.Handle(unsafe.Pointer(&list[j]), v)
+		} else {
+			ch.plan.Ulong(unsafe.Pointer(&list[j]), v)
+		}
+	}
 }
 
 // nilOrUint reads an optional unsigned value that must be present exactly
@@ -461,9 +529,13 @@ func nilOrUint(d *wire.Decoder, want bool, what string) uint64 {
 	return v
 }
 
-// decodeTemplate writes each attribute's length and value back into the
-// application's template, checking every value against its buffer.
-func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int) {
+// decodeTemplate checks each attribute's length and value against the
+// application's template and queues them. For an attribute with a buffer,
+// a length beyond its capacity is, with CKR_OK, a lie (the reply is
+// refused); with an error it is what the spec makes it: the attribute's
+// ulValueLen is CK_UNAVAILABLE_INFORMATION (CKR_BUFFER_TOO_SMALL,
+// CKR_ATTRIBUTE_SENSITIVE), whatever number the vendor wrote.
+func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int, ok bool) {
 	d := ch.dec
 	if p == nil || depth > wire.MaxNesting || n > wire.MaxTemplate {
 		if !d.IsNil() {
@@ -487,28 +559,43 @@ func (ch *channel) decodeTemplate(p unsafe.Pointer, n uint64, depth int) {
 			return
 		}
 		length := d.Uint()
-		switch {
-		case !d.Ok():
+		if !d.Ok() {
 			return
+		}
+		switch {
 		case d.IsNil():
+			if at.pValue != nil && length > capacity && length != unavailable {
+				if ok {
+					d.Fail("CKR_OK with attribute 0x%x of %d bytes for a buffer of %d", typ, length, capacity)
+					return
+				}
+				length = unavailable
+			} else if at.pValue != nil && ok && length > capacity {
+				d.Fail("CKR_OK with attribute 0x%x unavailable (CK_UNAVAILABLE_INFORMATION) for a buffer of %d", typ, capacity)
+				return
+			}
 		case d.PeekArray():
 			if !nested {
 				d.Fail("a nested template for a plain attribute")
 				return
 			}
-			ch.decodeTemplate(at.pValue, m, depth+1)
+			if length > capacity {
+				d.Fail("attribute 0x%x: a nested template of %d bytes for room for %d", typ, length, capacity)
+				return
+			}
+			ch.decodeTemplate(at.pValue, m, depth+1, ok)
 		default:
 			b := d.Data()
 			if at.pValue == nil || nested || uint64(len(b)) != length || length > capacity {
-				d.Fail("attribute 0x%x: %d bytes for a buffer of %d", uint64(at._type), len(b), capacity)
+				d.Fail("attribute 0x%x: %d bytes (length %d) for a buffer of %d", typ, len(b), length, capacity)
 				return
 			}
-			copy(unsafe.Slice((*byte)(at.pValue), length), b)
+			ch.plan.Copy(at.pValue, b)
 		}
 		if !d.Ok() {
 			return
 		}
-		at._type = C.CK_ATTRIBUTE_TYPE(typ)
-		at.ulValueLen = C.CK_ULONG(length)
+		ch.plan.Ulong(unsafe.Pointer(&at._type), typ)
+		ch.plan.Ulong(unsafe.Pointer(&at.ulValueLen), length)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/p11isolate/p11isolate/internal/config"
+	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -40,9 +41,8 @@ var (
 )
 
 const (
-	startTimeout = 10 * time.Second // spawn to handshake and module load
-	killGrace    = 2 * time.Second  // from closing the control channel to SIGKILL
-	hostName     = "p11isolate-host"
+	killGrace = 2 * time.Second // from closing the control channel to SIGKILL
+	hostName  = "p11isolate-host"
 )
 
 // host is one running host process. Its channels are pooled: a caller takes
@@ -89,13 +89,15 @@ type channel struct {
 	caps    []uint64     // per-argument capacities, saved between encode and decode
 	outMech []bool       // per 'm' argument: a parameter output is expected
 	region  *wire.Region // shared memory for bulk data (proxy/shm.go); nil: none
+	plan    outplan.Plan // the checked writes of the reply being decoded
 }
 
-// startHost spawns a host, checks its handshake and has it load module.
-// It is idempotent per proxy state; the caller holds px.mu. env is the
-// application's environment; the host gets the part config.FilterEnv lets
-// through.
-func startHost(cfg *config.Config, env []string, gen uint64) (*host, error) {
+// startHost spawns a host, checks its handshake and has it load module,
+// all before deadline (zero: none): a vendor that never returns from its
+// ELF constructor or C_GetFunctionList fails the start like a hung call
+// (wire.ErrTimeout). The caller holds px.mu. env is the application's
+// environment; the host gets the part config.FilterEnv lets through.
+func startHost(cfg *config.Config, env []string, gen uint64, deadline time.Time) (*host, error) {
 	module := cfg.Module
 	exe, err := hostExecutable(cfg.Host)
 	if err != nil {
@@ -184,7 +186,9 @@ func startHost(cfg *config.Config, env []string, gen uint64) (*host, error) {
 		h.kill()
 		return nil, err
 	}
-	if err := h.handshake(module); err != nil {
+	if err := h.handshake(module, deadline); err != nil {
+		// Nothing of a host that failed its start is worth a grace period.
+		h.signal(unix.SIGKILL)
 		h.kill()
 		return nil, err
 	}
@@ -272,12 +276,13 @@ func verify(fd int) error {
 	return nil
 }
 
-func (h *host) handshake(module string) error {
-	if err := wire.SetTimeout(h.ctl, startTimeout); err != nil {
-		return err
-	}
+func (h *host) handshake(module string, deadline time.Time) error {
 	var r wire.Reader
-	body, err := r.ReadFrame(h.ctl)
+	r.Deadline = deadline
+	body, err := readBefore(&r, h.ctl, deadline)
+	if errors.Is(err, wire.ErrTimeout) {
+		return fmt.Errorf("the host did not start within the deadline (timeout=%v): %w", h.timeout, err)
+	}
 	if err != nil {
 		return fmt.Errorf("the host did not start (%v): see the host's lines above", err)
 	}
@@ -297,7 +302,11 @@ func (h *host) handshake(module string) error {
 	if err := wire.WriteFrame(h.ctl, e.Frame()); err != nil {
 		return fmt.Errorf("host handshake: %w", err)
 	}
-	if body, err = r.ReadFrame(h.ctl); err != nil {
+	body, err = readBefore(&r, h.ctl, deadline)
+	if errors.Is(err, wire.ErrTimeout) {
+		return fmt.Errorf("loading %s (its ELF constructors and C_GetFunctionList) did not finish within the deadline (timeout=%v): %w", module, h.timeout, err)
+	}
+	if err != nil {
 		return fmt.Errorf("the host died loading %s (%v): see the host's lines above", module, err)
 	}
 	d.Reset(body)
@@ -313,6 +322,20 @@ func (h *host) handshake(module string) error {
 		return &loadError{reply.Error}
 	}
 	return wire.SetTimeout(h.ctl, 0)
+}
+
+// readBefore reads one frame from fd, giving up at deadline (zero: never).
+func readBefore(r *wire.Reader, fd int, deadline time.Time) ([]byte, error) {
+	var left time.Duration
+	if !deadline.IsZero() {
+		if left = time.Until(deadline); left <= 0 {
+			return nil, wire.ErrTimeout
+		}
+	}
+	if err := wire.SetTimeout(fd, left); err != nil {
+		return nil, err
+	}
+	return r.ReadFrame(fd)
 }
 
 // loadError is the host's own account of why the module did not load.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -135,13 +136,24 @@ func (p *proxy) failedStart() {
 }
 
 // startLocked starts a host and replays the application's C_Initialize.
+// The whole start (exec, the module's loading, its C_GetFunctionList and
+// C_Initialize) is under one deadline, like any call: past it the host is
+// killed and the answer is CKR_DEVICE_ERROR.
 func (p *proxy) startLocked() (*host, rv) {
-	h, err := startHost(p.cfg, p.env, p.gen)
+	var deadline time.Time
+	if p.cfg.Timeout > 0 {
+		deadline = time.Now().Add(p.cfg.Timeout)
+	}
+	h, err := startHost(p.cfg, p.env, p.gen, deadline)
 	if err != nil {
 		var le *loadError
-		if errors.As(err, &le) {
+		switch {
+		case errors.As(err, &le):
 			logs.printf("%s (set module=/path/to/vendor.so, or P11ISOLATE_MODULE)", le.msg)
-		} else {
+		case errors.Is(err, wire.ErrTimeout):
+			logs.printf("%v: killed the host; the next call starts a new one", err)
+			return nil, C.CKR_DEVICE_ERROR
+		default:
 			logs.printf("%v", err)
 		}
 		return nil, C.CKR_GENERAL_ERROR
@@ -174,7 +186,11 @@ func (p *proxy) startLocked() (*host, rv) {
 		}
 		ia = uintptr(unsafe.Pointer(cargs))
 	}
-	r := p.forward(h, p11calls.Funcs[p11calls.IDInitialize], []uintptr{ia})
+	left := time.Duration(0) // no deadline
+	if !deadline.IsZero() {
+		left = max(time.Until(deadline), time.Microsecond)
+	}
+	r := p.forwardWithin(h, p11calls.Funcs[p11calls.IDInitialize], []uintptr{ia}, left)
 	if r != C.CKR_OK {
 		if r != C.CKR_DEVICE_ERROR {
 			logs.printf("the vendor module %s returned %s from C_Initialize%s", p.cfg.Module, rvName(r), h.envHint())
@@ -194,7 +210,15 @@ func (p *proxy) initialize(argp uintptr) rv {
 	if argp == 0 {
 		init.null = true
 	} else {
-		args := (*C.CK_C_INITIALIZE_ARGS)(ptr(argp))
+		// The proxy reads the arguments for itself (the vendor sees a
+		// replay), so it reads them with a copy that cannot fault: a
+		// pointer the application got wrong is its CKR_ARGUMENTS_BAD,
+		// never a crash in the proxy.
+		var args C.CK_C_INITIALIZE_ARGS
+		if C.p11i_copy_in(unsafe.Pointer(&args), ptr(argp), C.sizeof_CK_C_INITIALIZE_ARGS) != 0 {
+			logs.printf("C_Initialize: pInitArgs points at memory that cannot be read: returning CKR_ARGUMENTS_BAD")
+			return C.CKR_ARGUMENTS_BAD
+		}
 		init.flags = uint64(args.flags)
 		for i, set := range []bool{args.CreateMutex != nil, args.DestroyMutex != nil, args.LockMutex != nil, args.UnlockMutex != nil} {
 			if set {
@@ -202,7 +226,11 @@ func (p *proxy) initialize(argp uintptr) rv {
 			}
 		}
 		if args.pReserved != nil {
-			s := C.GoString((*C.char)(args.pReserved))
+			s, ok := readReserved(args.pReserved)
+			if !ok {
+				logs.printf("C_Initialize: pReserved is neither NULL nor a readable string of less than %d bytes: returning CKR_ARGUMENTS_BAD", maxReserved)
+				return C.CKR_ARGUMENTS_BAD
+			}
 			reserved = &s
 		}
 		// CKF_LIBRARY_CANT_CREATE_OS_THREADS crosses like every other flag
@@ -270,6 +298,20 @@ func (p *proxy) initialize(argp uintptr) rv {
 	return C.CKR_OK
 }
 
+// maxReserved bounds the pReserved string: p11isolate's settings and a
+// vendor's own configuration string are far shorter.
+const maxReserved = 64 << 10
+
+// readReserved copies C_Initialize's pReserved string without faulting.
+func readReserved(p unsafe.Pointer) (string, bool) {
+	buf := make([]byte, maxReserved)
+	n := C.p11i_copy_string((*C.char)(unsafe.Pointer(&buf[0])), p, C.size_t(len(buf)))
+	if n < 0 {
+		return "", false
+	}
+	return string(buf[:n]), true
+}
+
 func (p *proxy) finalize(a []uintptr) rv {
 	p.mu.Lock()
 	if !p.initialized {
@@ -299,8 +341,14 @@ func (p *proxy) finalize(a []uintptr) rv {
 	return r
 }
 
-// forward makes one call through a pooled channel of h.
+// forward makes one call through a pooled channel of h, under f's deadline.
 func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
+	return p.forwardWithin(h, f, a, h.timeoutFor(f))
+}
+
+// forwardWithin makes one call that must be answered within timeout (0:
+// no deadline).
+func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout time.Duration) rv {
 	ch, err := h.get()
 	if err != nil {
 		logs.printf("%s: %v", f.Name, err)
@@ -311,7 +359,6 @@ func (p *proxy) forward(h *host, f p11calls.Func, a []uintptr) rv {
 		h.put(ch, true)
 		return r
 	}
-	timeout := h.timeoutFor(f)
 	if ch.r.Retimed {
 		ch.r.Retimed, ch.timeout = false, -1 // what is set on fd is unknown
 	}
@@ -376,7 +423,11 @@ func (p *proxy) lost(h *host, ch *channel, f p11calls.Func, err error) rv {
 		case errors.Is(err, wire.ErrClosed):
 			logs.printf("the host (pid %d) running %s died during %s%s; the next call starts a new one", h.pid, h.module, f.Name, h.exitStatus())
 		default:
-			logs.printf("the host (pid %d) running %s sent a bad reply to %s: %v; killing it", h.pid, h.module, f.Name, err)
+			// A reply that breaks the frame format or tells the
+			// application more than it has room for: the host's state
+			// can no longer be trusted.
+			why := strings.TrimPrefix(err.Error(), wire.ErrMalformed.Error()+": ")
+			logs.printf("%s: the reply of %s (host pid %d) cannot be true: %s; returning CKR_DEVICE_ERROR and killing the host, the next call starts a new one", f.Name, h.module, h.pid, why)
 		}
 		h.signal(unix.SIGKILL)
 		go h.kill()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -25,6 +26,25 @@ type scene struct {
 	// limit: the arena from limit on holds inputs, which are not checked
 	// (0: 1024).
 	limit int
+	// bounds are the lengths and counts the call reports (arena offset of
+	// the CK_ULONG) with the capacity each may not exceed after CKR_OK.
+	bounds [][2]uint64
+}
+
+// bound records that the CK_ULONG at off may not exceed capacity after a
+// successful call.
+func (s *scene) bound(off int, capacity uint64) {
+	s.bounds = append(s.bounds, [2]uint64{uint64(off), capacity})
+}
+
+// checkBounds fails when a successful call reported a length or count
+// beyond what the application has room for.
+func (s *scene) checkBounds(t *testing.T, reply []byte) {
+	for _, b := range s.bounds {
+		if v := *(*uint64)(unsafe.Pointer(&s.arena[b[0]])); v > b[1] {
+			t.Fatalf("%s: reply %x reported %d at %d, room for %d", s.f.Name, reply, v, b[0], b[1])
+		}
+	}
 }
 
 func (s *scene) at(off int) uintptr { return uintptr(unsafe.Pointer(&s.arena[off])) }
@@ -57,6 +77,7 @@ func scenes() []*scene {
 	s := mk("C_Sign")
 	putUlong(s.arena[64:], 16)
 	s.args = []uintptr{1, s.at(1024), 4, s.own(128, 16), s.own(64, 8)}
+	s.bound(64, 16)
 	out = append(out, s)
 
 	s = mk("C_GetAttributeValue")
@@ -73,15 +94,20 @@ func scenes() []*scene {
 	tmpl(768, 0, s.own(896, 8), 8)
 	s.owned = append(s.owned, [2]int{256, 328}, [2]int{768, 792})
 	s.args = []uintptr{1, 2, s.at(256), 3}
+	s.bound(256+16, 8)
+	s.bound(304+16, 24)
+	s.bound(768+16, 8)
 	out = append(out, s)
 
 	s = mk("C_GetSlotList")
 	putUlong(s.arena[64:], 2)
 	s.args = []uintptr{1, s.own(128, 16), s.own(64, 8)}
+	s.bound(64, 2)
 	out = append(out, s)
 
 	s = mk("C_FindObjects")
 	s.args = []uintptr{1, s.own(128, 24), 3, s.own(64, 8)}
+	s.bound(64, 3)
 	out = append(out, s)
 
 	s = mk("C_GetTokenInfo")
@@ -129,6 +155,7 @@ func regionScenes() []*scene {
 	putUlong(s.arena[bigInputs+16:], bigOut)
 	s.owned = append(s.owned, [2]int{bigInputs, bigInputs + 24})
 	s.args = []uintptr{1, 2, s.at(bigInputs), 1}
+	s.bound(bigInputs+16, bigOut)
 	out = append(out, s)
 	return out
 }
@@ -353,10 +380,159 @@ func TestLyingReplies(t *testing.T) {
 	}
 	for i, l := range lies {
 		s := scenes()[l.scene]
+		before := bytes.Clone(s.arena)
 		if _, err := run(s, l.reply); err == nil {
 			t.Errorf("lie %d (%s) accepted", i, s.f.Name)
 		}
-		s.check(t, l.reply)
+		if !bytes.Equal(before, s.arena) {
+			t.Errorf("lie %d (%s): a refused reply changed the application's memory", i, s.f.Name)
+		}
+	}
+}
+
+// Replies that keep to the frame format but claim, with CKR_OK, more than
+// the application has room for: refused whole, nothing written, whichever
+// output carries the claim.
+func TestOverclaimingReplies(t *testing.T) {
+	const huge = ^uint64(0) - 15
+	attrs := func(rv uint64, label, labelLen uint64, inner uint64) []byte {
+		return frame(func(e *wire.Encoder) {
+			e.Uint(rv)
+			e.ArrayLen(3)
+			e.Uint(3)
+			e.Uint(labelLen)
+			if labelLen <= 8 {
+				e.Bytes(make([]byte, labelLen))
+			} else {
+				e.Nil()
+			}
+			e.Uint(0x102)
+			e.Uint(20)
+			e.Nil()
+			e.Uint(0x40000211)
+			e.Uint(24)
+			e.ArrayLen(1)
+			e.Uint(0)
+			e.Uint(inner)
+			if inner <= 8 {
+				e.Bytes(make([]byte, inner))
+			} else {
+				e.Nil()
+			}
+		})
+	}
+	lies := []struct {
+		scene int
+		what  string
+		reply []byte
+	}{
+		{0, "signature of 4224 for 16", frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(4224); e.Nil() })},
+		{0, "signature of 2^64-16 for 16", frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(huge); e.Nil() })},
+		{1, "attribute of 4224 for 8", attrs(0, 0, 4224, 8)},
+		{1, "attribute of 2^64-16 for 8", attrs(0, 0, huge, 8)},
+		{1, "attribute unavailable with CKR_OK", attrs(0, 0, ^uint64(0), 8)},
+		{1, "nested attribute of 4224 for 8", attrs(0, 0, 8, 4224)},
+		{2, "slot count 516 for 2", frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(516); e.Nil() })},
+		{3, "object count 516 for 3", frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(516); e.Nil() })},
+		{3, "object count 516 for 3, failed call", frame(func(e *wire.Encoder) { e.Uint(0x30); e.Uint(516); e.Nil() })},
+		{6, "ciphertext of 4224 past a 32 KiB buffer", frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(bigOut + 4224); e.Nil() })},
+	}
+	for _, l := range lies {
+		s := scenes()[l.scene]
+		before := bytes.Clone(s.arena)
+		if _, err := run(s, l.reply); err == nil {
+			t.Errorf("%s: %s accepted", s.f.Name, l.what)
+		} else if !strings.Contains(err.Error(), " for ") {
+			t.Errorf("%s: %s: the error does not say what was claimed for what: %v", s.f.Name, l.what, err)
+		}
+		if !bytes.Equal(before, s.arena) {
+			t.Errorf("%s: %s: a refused reply changed the application's memory", s.f.Name, l.what)
+		}
+	}
+
+	// What an error lets through: the size a length query or a too-small
+	// buffer needs.
+	s := scenes()[0]
+	if r, err := run(s, frame(func(e *wire.Encoder) { e.Uint(0x150); e.Uint(4224); e.Nil() })); err != nil || r != 0x150 {
+		t.Errorf("C_Sign: CKR_BUFFER_TOO_SMALL with the needed length refused: %v", err)
+	} else if got := *(*uint64)(unsafe.Pointer(&s.arena[64])); got != 4224 {
+		t.Errorf("C_Sign: needed length %d, want 4224", got)
+	}
+	s = scenes()[2]
+	if r, err := run(s, frame(func(e *wire.Encoder) { e.Uint(0x150); e.Uint(516); e.Nil() })); err != nil || r != 0x150 {
+		t.Errorf("C_GetSlotList: CKR_BUFFER_TOO_SMALL with the needed count refused: %v", err)
+	}
+
+	// The spec's rule where a vendor breaks it: with an error, an attribute
+	// whose buffer was too small is CK_UNAVAILABLE_INFORMATION, whatever
+	// length the vendor wrote; a NULL pValue gets the length.
+	s = scenes()[1]
+	r, err := run(s, frame(func(e *wire.Encoder) {
+		e.Uint(0x150)
+		e.ArrayLen(3)
+		e.Uint(3)
+		e.Uint(4224)
+		e.Nil()
+		e.Uint(0x102)
+		e.Uint(20)
+		e.Nil()
+		e.Uint(0x40000211)
+		e.Uint(240)
+		e.Nil()
+	}))
+	if err != nil || r != 0x150 {
+		t.Fatalf("CKR_BUFFER_TOO_SMALL refused: %v", err)
+	}
+	for _, c := range []struct {
+		off  int
+		want uint64
+	}{{256 + 16, unavailable}, {280 + 16, 20}, {304 + 16, unavailable}} {
+		if got := *(*uint64)(unsafe.Pointer(&s.arena[c.off])); got != c.want {
+			t.Errorf("attribute at %d: ulValueLen %#x, want %#x", c.off, got, c.want)
+		}
+	}
+}
+
+// Codes no PKCS#11 version defines become CKR_GENERAL_ERROR; defined and
+// vendor-defined ones pass unchanged.
+func TestUndefinedReturnCodes(t *testing.T) {
+	for _, c := range []struct{ got, want uint64 }{
+		{0x7fffffff, 0x5},
+		{0x14, 0x5},
+		{0x20a, 0x5},
+		{0xa3, 0xa3},
+		{0x209, 0x209},
+		{0x80000123, 0x80000123},
+	} {
+		s := scenes()[0]
+		r, err := run(s, frame(func(e *wire.Encoder) { e.Uint(c.got); e.Uint(16); e.Nil() }))
+		if err != nil || uint64(r) != c.want {
+			t.Errorf("vendor code 0x%x: got 0x%x (%v), want 0x%x", c.got, r, err, c.want)
+		}
+	}
+}
+
+// Output structures reach the vendor holding the application's bytes.
+func TestInfoStructuresCrossWithTheApplicationsBytes(t *testing.T) {
+	s := scenes()[4] // C_GetTokenInfo
+	for i := 128; i < 128+208; i++ {
+		s.arena[i] = byte(i)
+	}
+	ch := newChannel(-1, testRegionMem)
+	if _, bad := ch.encodeRequest(&host{}, s.f, s.args); bad {
+		t.Fatal("refused")
+	}
+	if !bytes.Contains(ch.enc.Frame(), s.arena[128:128+208]) {
+		t.Error("the application's CK_TOKEN_INFO bytes did not cross")
+	}
+	// An unreadable pointer crosses as zeros instead of faulting.
+	s.args[1] = 1
+	ch = newChannel(-1, testRegionMem)
+	if _, bad := ch.encodeRequest(&host{}, s.f, s.args); bad {
+		t.Fatal("refused")
+	}
+	if !bytes.Contains(ch.enc.Frame(), make([]byte, 208)) {
+		t.Error("no zeros for an unreadable CK_TOKEN_INFO")
 	}
 }
 
@@ -367,7 +543,14 @@ func FuzzReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, reply []byte) {
 		all := scenes()
 		s := all[int(which)%len(all)]
-		run(s, reply)
+		before := bytes.Clone(s.arena)
+		r, err := run(s, reply)
 		s.check(t, reply)
+		switch {
+		case err != nil && !bytes.Equal(before, s.arena):
+			t.Fatalf("%s: refused reply %x changed the application's memory", s.f.Name, reply)
+		case err == nil && r == 0:
+			s.checkBounds(t, reply)
+		}
 	})
 }

@@ -154,6 +154,7 @@ wanted pkcs11-tool && scenario pkcs11-tool env P11ISOLATE_MODULE="$SOFTHSM" PIN=
 wanted memfd-fallback && scenario memfd-fallback env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/memfd-fallback.sh"
 wanted large && scenario large env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/bench/large.sh" "$PIN" all
 wanted isolation && scenario isolation bash "$ROOT/tests/isolation/run.sh"
+wanted hostile && scenario hostile bash "$ROOT/tests/hostile/run.sh"
 if [[ -f $ROOT/tests/faults/run.sh ]] && wanted faults; then
 	scenario faults bash "$ROOT/tests/faults/run.sh"
 fi

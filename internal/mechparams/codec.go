@@ -4,6 +4,7 @@ import (
 	"errors"
 	"unsafe"
 
+	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -583,41 +584,24 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// DecodeOut copies the Out fields of a reply into the application's
-// structure at p. The whole reply is checked before anything is written: a
-// buffer longer (or shorter) than the application declared, a value for a
-// NULL pointer, a length that disagrees with its bytes fails the decoder
-// and writes nothing. Output handles are translated by toApp (identity if
-// none is given: the proxy should pass its toApp).
-func DecodeOut(d *wire.Decoder, l *Layout, p unsafe.Pointer, toApp func(uint64) uint64) {
-	o := outDecoder{d: d, toApp: toApp}
-	if !o.structure(l, p, scope{}) || !d.Ok() {
-		return
-	}
-	for _, w := range o.writes {
-		switch {
-		case w.b != nil:
-			copy(unsafe.Slice((*byte)(w.dst), len(w.b)), w.b)
-		case w.size == 1:
-			*(*byte)(w.dst) = byte(w.v)
-		default:
-			*(*uint)(w.dst) = uint(w.v)
-		}
-	}
+// DecodeOut checks the Out fields of a reply against the application's
+// structure at p and queues their writes in plan; the caller applies the
+// plan once the whole reply is checked, so a refused reply writes nothing.
+// A buffer longer (or shorter) than the application declared, a value for a
+// NULL pointer, a length that disagrees with its bytes fail the decoder.
+// ok says the call returned CKR_OK: then no length the vendor reports for a
+// buffer may exceed the buffer's capacity, bytes or not (with an error, a
+// longer length is the size the vendor needs). Output handles are queued
+// for translation (outplan.Plan.Handle).
+func DecodeOut(d *wire.Decoder, l *Layout, p unsafe.Pointer, ok bool, plan *outplan.Plan) {
+	o := outDecoder{d: d, ok: ok, plan: plan}
+	o.structure(l, p, scope{})
 }
 
 type outDecoder struct {
-	d      *wire.Decoder
-	toApp  func(uint64) uint64
-	writes []write
-}
-
-// write is one checked write into the application's memory.
-type write struct {
-	dst  unsafe.Pointer
-	b    []byte // bytes to copy; or
-	v    uint64 // a value of size bytes
-	size int
+	d    *wire.Decoder
+	ok   bool
+	plan *outplan.Plan
 }
 
 // outValue is one decoded Out field, kept until its structure is checked.
@@ -694,49 +678,48 @@ func (o *outDecoder) structure(l *Layout, p unsafe.Pointer, up scope) bool {
 		}
 		switch f.Kind {
 		case Ulong:
-			o.queue(write{dst: unsafe.Add(p, f.Off), v: v.v, size: 8})
+			o.plan.Ulong(unsafe.Add(p, f.Off), v.v)
 		case Handle:
-			h := v.v
-			if o.toApp != nil {
-				h = o.toApp(h)
-			}
-			o.queue(write{dst: unsafe.Add(p, f.Off), v: h, size: 8})
+			o.plan.Handle(unsafe.Add(p, f.Off), v.v)
 		case Byte:
-			o.queue(write{dst: unsafe.Add(p, f.Off), v: v.v, size: 1})
+			o.plan.Byte(unsafe.Add(p, f.Off), byte(v.v))
 		case Inline:
-			o.queue(write{dst: unsafe.Add(p, f.Off), b: v.b})
+			o.plan.Copy(unsafe.Add(p, f.Off), v.b)
 		case UlongPtr:
 			if v.null != (q == nil) {
 				d.Fail("%s.%s: a value for a NULL pointer, or none for a non-NULL one", l.Name, f.Name)
 				return false
 			}
 			if q != nil {
-				o.queue(write{dst: q, v: v.v, size: 8})
+				o.plan.Ulong(q, v.v)
 			}
 		case Ptr:
-			if v.null {
-				continue
-			}
 			capacity := length(l, f, p, up)
 			want := capacity
-			if src := f.outLen(l); src != nil {
-				sv := &vals[f.Len]
-				if sv.null {
-					d.Fail("%s.%s: bytes without their length", l.Name, f.Name)
+			src := f.outLen(l)
+			if src != nil && !vals[f.Len].null {
+				want = vals[f.Len].v
+			}
+			if v.null {
+				// No bytes: the vendor wrote none, or reported more than
+				// fit. With CKR_OK the application would take the length
+				// as what its buffer now holds.
+				if o.ok && q != nil && want > capacity {
+					d.Fail("%s.%s: CKR_OK with a length of %d for a buffer of %d", l.Name, f.Name, want, capacity)
 					return false
 				}
-				want = sv.v
+				continue
 			}
-			if q == nil || want > capacity || uint64(len(v.b)) != want {
-				d.Fail("%s.%s: %d bytes for a buffer of %d", l.Name, f.Name, len(v.b), capacity)
+			if src != nil && vals[f.Len].null {
+				d.Fail("%s.%s: bytes without their length", l.Name, f.Name)
 				return false
 			}
-			if len(v.b) > 0 {
-				o.queue(write{dst: q, b: v.b})
+			if q == nil || want > capacity || uint64(len(v.b)) != want {
+				d.Fail("%s.%s: %d bytes (length %d) for a buffer of %d", l.Name, f.Name, len(v.b), want, capacity)
+				return false
 			}
+			o.plan.Copy(q, v.b)
 		}
 	}
 	return true
 }
-
-func (o *outDecoder) queue(w write) { o.writes = append(o.writes, w) }

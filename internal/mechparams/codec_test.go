@@ -9,6 +9,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -154,10 +155,20 @@ func (c *crossing) reply() []byte {
 
 // deliver decodes a reply into the application's structure.
 func deliver(l *Layout, app unsafe.Pointer, reply []byte) error {
+	return deliverRV(l, app, reply, true)
+}
+
+// deliverRV is deliver for a call that returned CKR_OK (ok) or an error.
+func deliverRV(l *Layout, app unsafe.Pointer, reply []byte, ok bool) error {
 	d := wire.NewDecoder()
 	d.Reset(reply)
-	DecodeOut(d, l, app, toApp)
-	return d.Finish()
+	var plan outplan.Plan
+	DecodeOut(d, l, app, ok, &plan)
+	if err := d.Finish(); err != nil {
+		return err
+	}
+	plan.Apply(toApp)
+	return nil
 }
 
 func (c *crossing) back() {
@@ -305,7 +316,14 @@ func TestTLSPRFOutput(t *testing.T) {
 	setP(t, l, app, "pOutput", out)
 	c = send(t, l, app)
 	*(*uint)(getP(t, l, c.hp, "pulOutputLen")) = 48
-	c.back()
+	// With CKR_OK, a length past the buffer is a lie and changes nothing.
+	if err := deliverRV(l, app, c.reply(), true); err == nil {
+		t.Errorf("CKR_OK with 48 bytes for a 32-byte buffer accepted")
+	}
+	eq(t, "length after a refused reply", *(*uint)(outLen), uint(32))
+	if err := deliverRV(l, app, c.reply(), false); err != nil {
+		t.Fatalf("CKR_BUFFER_TOO_SMALL refused: %v", err)
+	}
 	eq(t, "needed length", *(*uint)(outLen), uint(48))
 	eq(t, "untouched output", view(out, 32), bytes.Repeat([]byte{0x11}, 32))
 	if !intact(out, 32) {
@@ -898,7 +916,11 @@ func FuzzDecodeOut(f *testing.F) {
 		before := snapshot(&m)
 		d := wire.NewDecoder()
 		d.Reset(data)
-		DecodeOut(d, tg.l, tg.app, toApp)
+		var plan outplan.Plan
+		DecodeOut(d, tg.l, tg.app, which&0x80 == 0, &plan)
+		if d.Finish() == nil {
+			plan.Apply(toApp)
+		}
 		for _, g := range tg.guards {
 			if !intact(g.p, g.n) {
 				t.Fatalf("%s: written past a %d-byte buffer", tg.l.Name, g.n)

@@ -215,5 +215,8 @@ func WriteFrameFD(sock int, frame []byte, fds ...int) error {
 // SetTimeout sets fd's receive timeout; 0 waits forever.
 func SetTimeout(fd int, d time.Duration) error {
 	tv := unix.NsecToTimeval(d.Nanoseconds())
+	if d > 0 && tv.Sec == 0 && tv.Usec == 0 {
+		tv.Usec = 1 // a zero timeval would mean no timeout at all
+	}
 	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }

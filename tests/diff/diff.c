@@ -1444,6 +1444,9 @@ static void area_general(void)
 	    txt(info.manufacturerID, sizeof info.manufacturerID), info.flags,
 	    txt(info.libraryDescription, sizeof info.libraryDescription), info.libraryVersion.major,
 	    info.libraryVersion.minor);
+	/* Every byte, padding included: what the vendor leaves alone keeps
+	 * the caller's bytes. */
+	rec("C_GetInfo into a non-zeroed structure", "bytes=%s", hex(&info, sizeof info));
 
 	refresh_slots();
 	main_slot = slot_by_name("tok:\"" MAIN_LABEL "\"");
@@ -1566,13 +1569,13 @@ static void area_mechinfo(void)
 			rv = P(C_GetMechanismInfo)(main_slot, ml[i], &mi);
 			rec(fmt("C_GetMechanismInfo %s", mechn(ml[i])), "rv=%s position=%lu min=%s max=%s flags=0x%lx",
 			    rvn(rv), i, ulong_s(mi.ulMinKeySize), ulong_s(mi.ulMaxKeySize), mi.flags);
-			/* SoftHSM ORs some flags into what the caller's structure
-			 * held; an output-only structure's prior contents do not
-			 * reach the vendor through the proxy. A note, not compared. */
+			/* SoftHSM ORs flags into what the caller's structure
+			 * held: the vendor must start from the application's
+			 * bytes through the proxy too (every byte compared). */
 			memset(&mi, CANARY, sizeof mi);
 			rv = P(C_GetMechanismInfo)(main_slot, ml[i], &mi);
-			note(fmt("C_GetMechanismInfo %s into a non-zeroed structure", mechn(ml[i])), "rv=%s flags=0x%lx",
-			     rvn(rv), mi.flags);
+			rec(fmt("C_GetMechanismInfo %s into a non-zeroed structure", mechn(ml[i])), "rv=%s flags=0x%lx bytes=%s",
+			    rvn(rv), mi.flags, hex(&mi, sizeof mi));
 		}
 	}
 	CK_MECHANISM_INFO mi;

@@ -169,6 +169,14 @@
 #define ARGS_5 ARGS_4, a5
 #define ARGS_6 ARGS_5, a6
 #define ARGS_8 ARGS_6, a7, a8
+/* WORDS_n -> the arguments as machine words, for the lies. */
+#define WORDS_1 (uintptr_t)a1
+#define WORDS_2 WORDS_1, (uintptr_t)a2
+#define WORDS_3 WORDS_2, (uintptr_t)a3
+#define WORDS_4 WORDS_3, (uintptr_t)a4
+#define WORDS_5 WORDS_4, (uintptr_t)a5
+#define WORDS_6 WORDS_5, (uintptr_t)a6
+#define WORDS_8 WORDS_6, (uintptr_t)a7, (uintptr_t)a8
 
 /* Function ids: FN_C_GetFunctionList, then one per list entry above. */
 enum fn_id {
@@ -191,7 +199,8 @@ static const char *const fn_names[FN_COUNT] = {
 
 #define FAULTMOD_KINDS(K)                                                      \
 	K(segv) K(hlt) K(bus) K(ill) K(fpe) K(abort) K(stack) K(kill)          \
-	K(exit0) K(exit3) K(hang) K(spin) K(oom) K(fork) K(thread)
+	K(exit0) K(exit3) K(hang) K(spin) K(oom) K(fork) K(thread)            \
+	K(biglen) K(hugelen) K(bignested) K(smallattr) K(bigparam) K(rv)
 
 enum fault_kind {
 #define K(kind) KIND_##kind,
@@ -322,8 +331,14 @@ static void fire(enum fault_kind kind)
 			pthread_detach(t);
 		break;
 	}
+	case KIND_biglen:
+	case KIND_hugelen:
+	case KIND_bignested:
+	case KIND_smallattr:
+	case KIND_bigparam:
+	case KIND_rv:
 	case KIND_COUNT:
-		break;
+		break; /* lies: told after the real call (tell_lie) */
 	}
 }
 
@@ -336,6 +351,7 @@ struct armed {
 	uint64_t key;          /* identity of the spec text + its source */
 	int valid;             /* parsed OK and not "none"/"off" */
 	enum fault_kind kind;
+	CK_RV rv;              /* rv: the code returned instead */
 	int fn;                /* enum fn_id or FN_ANY */
 	unsigned long nth;     /* fire on this matching call (1-based) */
 	unsigned long hits;    /* matching calls so far (atomic) */
@@ -433,6 +449,13 @@ static const char *parse_spec(char *spec, struct armed *a)
 			return "N must be a positive decimal integer";
 	}
 
+	if (strncmp(spec, "rv=", 3) == 0) {
+		errno = 0;
+		a->rv = strtoul(spec + 3, &end, 0);
+		if (spec[3] == '\0' || *end != '\0' || errno != 0)
+			return "rv=VALUE needs a number (0x7fffffff)";
+		spec[2] = '\0';
+	}
 	for (i = 0; i < KIND_COUNT && strcmp(spec, kind_names[i]) != 0; i++)
 		;
 	if (i == KIND_COUNT)
@@ -484,17 +507,174 @@ static struct armed *get_armed(void)
 	return a;
 }
 
-/* Called at the top of every entry point.  Leaves errno untouched. */
-static void maybe_fire(enum fn_id fn)
+static int is_lie(enum fault_kind kind)
+{
+	return kind >= KIND_biglen && kind <= KIND_rv;
+}
+
+/* Called at the top of every entry point.  Fires a fault that acts before
+ * the call; returns the arming of a lie, which the entry tells after the
+ * real call.  Leaves errno untouched. */
+static struct armed *maybe_fire(enum fn_id fn)
 {
 	int saved_errno = errno;
-	struct armed *a = get_armed();
+	struct armed *a = get_armed(), *lie = NULL;
 
 	if (a != NULL && a->valid &&
 	    (a->fn == (int)fn || (a->fn == FN_ANY && fn != FN_C_GetFunctionList)) &&
-	    __atomic_add_fetch(&a->hits, 1, __ATOMIC_RELAXED) == a->nth)
-		fire(a->kind);
+	    __atomic_add_fetch(&a->hits, 1, __ATOMIC_RELAXED) == a->nth) {
+		if (is_lie(a->kind))
+			lie = a;
+		else
+			fire(a->kind);
+	}
 	errno = saved_errno;
+	return lie;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lies: the real call runs, then its outputs are falsified               */
+
+#define BIG 4096
+
+/* CK_TLS_PRF_PARAMS (PKCS#11 2.40), which p11-kit's header lacks. */
+struct tls_prf_params {
+	CK_BYTE_PTR pSeed;
+	CK_ULONG ulSeedLen;
+	CK_BYTE_PTR pLabel;
+	CK_ULONG ulLabelLen;
+	CK_BYTE_PTR pOutput;
+	CK_ULONG_PTR pulOutputLen;
+};
+#ifndef CKM_TLS_PRF
+#define CKM_TLS_PRF 0x378UL
+#endif
+#define HUGE_LEN ((CK_ULONG)-16)
+
+/* Where a function's (buffer, length) or (list, count) output is: argument
+ * indexes (0-based), or -1. */
+static void output_of(enum fn_id fn, int *buf, int *len)
+{
+	*buf = *len = -1;
+	switch (fn) {
+	case FN_C_GetOperationState:
+	case FN_C_EncryptFinal:
+	case FN_C_DecryptFinal:
+	case FN_C_DigestFinal:
+	case FN_C_SignFinal:
+	case FN_C_GetSlotList:
+	case FN_C_GetMechanismList:
+		*buf = 1, *len = 2;
+		break;
+	case FN_C_Encrypt:
+	case FN_C_EncryptUpdate:
+	case FN_C_Decrypt:
+	case FN_C_DecryptUpdate:
+	case FN_C_Digest:
+	case FN_C_Sign:
+	case FN_C_SignRecover:
+	case FN_C_VerifyRecover:
+	case FN_C_DigestEncryptUpdate:
+	case FN_C_DecryptDigestUpdate:
+	case FN_C_SignEncryptUpdate:
+	case FN_C_DecryptVerifyUpdate:
+		*buf = 3, *len = 4;
+		break;
+	case FN_C_WrapKey:
+		*buf = 4, *len = 5;
+		break;
+	default:
+		break;
+	}
+}
+
+
+/* first_buffer is the first attribute of t[0..n) with a buffer: in a nested
+ * template when nested is set. */
+static CK_ATTRIBUTE *first_buffer(CK_ATTRIBUTE *t, CK_ULONG n, int nested)
+{
+	for (CK_ULONG i = 0; t != NULL && i < n; i++) {
+		int is_tmpl = t[i].type == CKA_WRAP_TEMPLATE || t[i].type == CKA_UNWRAP_TEMPLATE ||
+			      t[i].type == CKA_DERIVE_TEMPLATE;
+		if (t[i].pValue == NULL)
+			continue;
+		if (nested && is_tmpl)
+			return first_buffer(t[i].pValue, t[i].ulValueLen / sizeof(CK_ATTRIBUTE), 0);
+		if (!nested && !is_tmpl)
+			return &t[i];
+	}
+	return NULL;
+}
+
+/* What a lie needs of the application's arguments, saved before the real
+ * call overwrites them: the capacity the application gave, the attribute
+ * whose length C_GetAttributeValue lies about. */
+static __thread CK_ULONG lie_capacity;
+static __thread CK_ATTRIBUTE *lie_attr;
+
+static void before_lie(struct armed *a, enum fn_id fn, const uintptr_t *av)
+{
+	int buf, len;
+
+	output_of(fn, &buf, &len);
+	lie_capacity = 0;
+	if (len >= 0 && av[len] != 0)
+		lie_capacity = *(CK_ULONG *)av[len];
+	lie_attr = NULL;
+	if (fn == FN_C_GetAttributeValue)
+		lie_attr = first_buffer((CK_ATTRIBUTE *)av[2], (CK_ULONG)av[3], a->kind == KIND_bignested);
+}
+
+/* tell_lie falsifies the outputs of the call fn(av) that returned rv and
+ * returns the code the caller gets. Lies that do not apply to fn change
+ * nothing. */
+static CK_RV tell_lie(struct armed *a, enum fn_id fn, CK_RV rv, const uintptr_t *av)
+{
+	int buf, len;
+	CK_ULONG claim;
+
+	if (a->kind == KIND_rv)
+		return a->rv;
+	if (fn == FN_C_GetAttributeValue) {
+		CK_ATTRIBUTE *at = lie_attr;
+		if (at == NULL)
+			return rv;
+		switch (a->kind) {
+		case KIND_biglen:
+		case KIND_bignested:
+			at->ulValueLen += BIG;
+			return CKR_OK;
+		case KIND_hugelen:
+			at->ulValueLen = HUGE_LEN;
+			return CKR_OK;
+		case KIND_smallattr:
+			at->ulValueLen += BIG;
+			return CKR_BUFFER_TOO_SMALL;
+		default:
+			return rv;
+		}
+	}
+	if (fn == FN_C_FindObjects && av[3] != 0) {
+		*(CK_ULONG *)av[3] = a->kind == KIND_hugelen ? HUGE_LEN : (CK_ULONG)av[2] + 512;
+		return CKR_OK;
+	}
+	if (a->kind == KIND_bigparam && fn == FN_C_DeriveKey && av[1] != 0) {
+		CK_MECHANISM *m = (CK_MECHANISM *)av[1];
+		struct tls_prf_params *prf = m->pParameter;
+		if (m->mechanism == CKM_TLS_PRF && prf != NULL && m->ulParameterLen == sizeof(*prf) &&
+		    prf->pulOutputLen != NULL) {
+			*prf->pulOutputLen += BIG;
+			return CKR_OK;
+		}
+		return rv;
+	}
+	output_of(fn, &buf, &len);
+	if (len < 0 || av[len] == 0 || av[buf] == 0 ||
+	    (a->kind != KIND_biglen && a->kind != KIND_hugelen))
+		return rv;
+	claim = a->kind == KIND_hugelen ? HUGE_LEN : lie_capacity + BIG;
+	*(CK_ULONG *)av[len] = claim;
+	return CKR_OK;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -508,11 +688,26 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 #define X(name, n, ...)                                                        \
 	static CK_RV fm_##name(PARAMS_##n(__VA_ARGS__))                        \
 	{                                                                      \
-		maybe_fire(FN_##name);                                         \
-		return real->name(ARGS_##n);                                   \
+		struct armed *lie = maybe_fire(FN_##name);                     \
+		uintptr_t av[] = { WORDS_##n };                                \
+		CK_RV rv;                                                      \
+		if (lie != NULL)                                               \
+			before_lie(lie, FN_##name, av);                        \
+		rv = real->name(ARGS_##n);                                     \
+		return lie != NULL ? tell_lie(lie, FN_##name, rv, av) : rv;    \
 	}
 FAULTMOD_FUNCTIONS(X)
 #undef X
+
+/* FAULTMOD_CTOR=hang makes loading the module never return: the fault a
+ * vendor's ELF constructor can have. */
+__attribute__((constructor)) static void faultmod_ctor(void)
+{
+	const char *c = getenv("FAULTMOD_CTOR");
+
+	if (c != NULL && strcmp(c, "hang") == 0)
+		sleep_forever(NULL);
+}
 
 static void load_real_module(void)
 {
