@@ -467,9 +467,10 @@ func (ch *channel) decodeReply(h *host, f p11calls.Func, a []uintptr, body []byt
 }
 
 // decodeList checks a slot, mechanism or object handle list (kinds L, K,
-// F) and its count. With CKR_OK and a list, the count is at most the room
-// the application gave; C_FindObjects' count never exceeds its maximum.
-// With CKR_BUFFER_TOO_SMALL (L, K) the count is the room the vendor needs.
+// F) and its count. With CKR_OK the count is at most the room the
+// application gave (C_FindObjects: its maximum, even without a list). With
+// an error the count is the room the vendor needs (CKR_BUFFER_TOO_SMALL) or
+// whatever the variable held: a failed call may leave it alone.
 func (ch *channel) decodeList(h *host, k byte, a []uintptr, caps *[]uint64, ok bool) {
 	d := ch.dec
 	var c uint64
@@ -484,8 +485,8 @@ func (ch *channel) decodeList(h *host, k byte, a []uintptr, caps *[]uint64, ok b
 	if !d.Ok() {
 		return
 	}
-	if k == 'F' && countp != 0 && n > c {
-		d.Fail("a count of %d objects for room for %d", n, c)
+	if k == 'F' && countp != 0 && ok && n > c {
+		d.Fail("CKR_OK with a count of %d objects for room for %d", n, c)
 		return
 	}
 	if countp != 0 {
