@@ -201,9 +201,18 @@ func (d *Decoder) UintMax(max uint64, what string) uint64 {
 	return v
 }
 
-// Bool decodes a boolean.
+// Bool decodes a boolean: true or false, nothing else (msgpack's decoder
+// would take nil for false).
 func (d *Decoder) Bool() bool {
 	if d.err != nil {
+		return false
+	}
+	c, err := d.dec.PeekCode()
+	if !d.keep("bool", err) {
+		return false
+	}
+	if c != msgpcode.True && c != msgpcode.False {
+		d.Fail("expected bool, got code 0x%02x", c)
 		return false
 	}
 	v, err := d.dec.DecodeBool()

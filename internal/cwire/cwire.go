@@ -1,0 +1,137 @@
+// Package cwire binds the C data plane's msgpack codec (cshim/mp.c) to Go,
+// so that its tests can hold it to internal/wire's encoder and decoder byte
+// for byte, and fuzz the two decoders side by side. The library itself
+// calls the C code directly; nothing else imports this package.
+package cwire
+
+/*
+#cgo CFLAGS: -std=gnu11 -Wall -Wextra -Werror
+#include <stdlib.h>
+#include "../../cshim/mp.c"
+*/
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// Writer is a C writer.
+type Writer struct{ w C.struct_p11i_mpw }
+
+func (w *Writer) Reset()            { C.p11i_mpw_reset(&w.w) }
+func (w *Writer) Free()             { C.p11i_mpw_free(&w.w) }
+func (w *Writer) Uint(v uint64)     { C.p11i_mpw_uint(&w.w, C.uint64_t(v)) }
+func (w *Writer) Nil()              { C.p11i_mpw_nil(&w.w) }
+func (w *Writer) ArrayLen(n int)    { C.p11i_mpw_array(&w.w, C.uint32_t(n)) }
+func (w *Writer) MapLen(n int)      { C.p11i_mpw_map(&w.w, C.uint32_t(n)) }
+func (w *Writer) Ref(off, n uint64) { C.p11i_mpw_ref(&w.w, C.uint64_t(off), C.uint64_t(n)) }
+
+func (w *Writer) Bool(v bool) {
+	c := C.int(0)
+	if v {
+		c = 1
+	}
+	C.p11i_mpw_bool(&w.w, c)
+}
+
+func (w *Writer) Bytes(b []byte) {
+	p := C.CBytes(b)
+	defer C.free(p)
+	C.p11i_mpw_bytes(&w.w, p, C.size_t(len(b)))
+}
+
+func (w *Writer) String(s string) {
+	p := C.CString(s)
+	defer C.free(unsafe.Pointer(p))
+	C.p11i_mpw_str(&w.w, p, C.size_t(len(s)))
+}
+
+// Frame is the whole frame, length prefix included (copied out of C).
+func (w *Writer) Frame() []byte {
+	C.p11i_mpw_frame(&w.w)
+	if w.w.err != 0 || w.w.buf == nil {
+		return nil
+	}
+	return C.GoBytes(unsafe.Pointer(w.w.buf), C.int(w.w.len))
+}
+
+// Reader is a C reader of one body; its memory lives in C for the
+// reader's lifetime (Free).
+type Reader struct {
+	r      C.struct_p11i_mpr
+	body   unsafe.Pointer
+	region unsafe.Pointer
+}
+
+// NewReader copies body and region into C memory and starts reading.
+func NewReader(body, region []byte) *Reader {
+	r := &Reader{body: C.CBytes(append([]byte{0}, body...))}
+	var reg unsafe.Pointer
+	if region != nil {
+		r.region = C.CBytes(region)
+		reg = r.region
+	}
+	C.p11i_mpr_init(&r.r, unsafe.Add(r.body, 1), C.size_t(len(body)), reg, C.size_t(len(region)))
+	return r
+}
+
+func (r *Reader) Free() {
+	C.free(r.body)
+	if r.region != nil {
+		C.free(r.region)
+	}
+}
+
+func (r *Reader) Ok() bool        { return r.r.failed == 0 }
+func (r *Reader) Uint() uint64    { return uint64(C.p11i_mpr_uint(&r.r)) }
+func (r *Reader) Bool() bool      { return C.p11i_mpr_bool(&r.r) != 0 }
+func (r *Reader) IsNil() bool     { return C.p11i_mpr_is_nil(&r.r) != 0 }
+func (r *Reader) IsFalse() bool   { return C.p11i_mpr_is_false(&r.r) != 0 }
+func (r *Reader) PeekArray() bool { return C.p11i_mpr_peek_array(&r.r) != 0 }
+func (r *Reader) PeekBytes() bool { return C.p11i_mpr_peek_bytes(&r.r) != 0 }
+func (r *Reader) Skip()           { C.p11i_mpr_skip(&r.r) }
+
+func (r *Reader) UintMax(max uint64) uint64 {
+	what := C.CString("value")
+	defer C.free(unsafe.Pointer(what))
+	return uint64(C.p11i_mpr_uint_max(&r.r, C.uint64_t(max), what))
+}
+
+func (r *Reader) ArrayLen(max int) int { return int(C.p11i_mpr_array(&r.r, C.uint32_t(max))) }
+func (r *Reader) MapLen(max int) int   { return int(C.p11i_mpr_map(&r.r, C.uint32_t(max))) }
+
+func (r *Reader) Bytes() []byte {
+	var n C.size_t
+	p := C.p11i_mpr_bytes(&r.r, &n)
+	if p == nil {
+		return nil
+	}
+	return C.GoBytes(unsafe.Pointer(p), C.int(n))
+}
+
+func (r *Reader) Data() []byte {
+	var n C.size_t
+	p := C.p11i_mpr_data(&r.r, &n)
+	if p == nil {
+		return nil
+	}
+	return C.GoBytes(unsafe.Pointer(p), C.int(n))
+}
+
+func (r *Reader) String() string {
+	var n C.size_t
+	p := C.p11i_mpr_str(&r.r, &n)
+	if p == nil {
+		return ""
+	}
+	return C.GoStringN(p, C.int(n))
+}
+
+// Finish is nil, or the reader's error (trailing bytes too).
+func (r *Reader) Finish() error {
+	if C.p11i_mpr_finish(&r.r) == 0 {
+		return nil
+	}
+	return errors.New(C.GoString(&r.r.why[0]))
+}
