@@ -158,34 +158,9 @@ func (p *proxy) startLocked() (*host, rv) {
 		}
 		return nil, C.CKR_GENERAL_ERROR
 	}
-	// The replayed arguments live in C memory: a uintptr into a Go stack
-	// would not survive the stack moving.
-	var ia uintptr
-	if !p.init.null {
-		cargs := (*C.CK_C_INITIALIZE_ARGS)(C.calloc(1, C.sizeof_CK_C_INITIALIZE_ARGS))
-		defer C.free(unsafe.Pointer(cargs))
-		cargs.flags = C.CK_FLAGS(p.init.flags)
-		// Only which callbacks were set crosses; any non-NULL value will do.
-		marker := unsafe.Pointer(C.p11i_call)
-		if p.init.mutexes&1 != 0 {
-			cargs.CreateMutex = C.CK_CREATEMUTEX(marker)
-		}
-		if p.init.mutexes&2 != 0 {
-			cargs.DestroyMutex = C.CK_DESTROYMUTEX(marker)
-		}
-		if p.init.mutexes&4 != 0 {
-			cargs.LockMutex = C.CK_LOCKMUTEX(marker)
-		}
-		if p.init.mutexes&8 != 0 {
-			cargs.UnlockMutex = C.CK_UNLOCKMUTEX(marker)
-		}
-		if p.init.reserved != nil {
-			reserved := C.CString(*p.init.reserved)
-			defer C.free(unsafe.Pointer(reserved))
-			cargs.pReserved = unsafe.Pointer(reserved)
-		}
-		ia = uintptr(unsafe.Pointer(cargs))
-	}
+	args := p.replayArgs()
+	defer args.free()
+	ia := args.ptr()
 	left := time.Duration(0) // no deadline
 	if !deadline.IsZero() {
 		left = max(time.Until(deadline), time.Microsecond)
@@ -296,6 +271,49 @@ func (p *proxy) initialize(argp uintptr) rv {
 	p.host = h
 	p.initialized = true
 	return C.CKR_OK
+}
+
+// cInitArgs is a replay of the application's C_Initialize arguments in C
+// memory: a uintptr into a Go stack would not survive the stack moving.
+type cInitArgs struct {
+	args     *C.CK_C_INITIALIZE_ARGS // nil: the application passed NULL
+	reserved *C.char
+}
+
+// replayArgs rebuilds the application's CK_C_INITIALIZE_ARGS for a new host.
+func (p *proxy) replayArgs() cInitArgs {
+	if p.init.null {
+		return cInitArgs{}
+	}
+	var r cInitArgs
+	r.args = (*C.CK_C_INITIALIZE_ARGS)(C.calloc(1, C.sizeof_CK_C_INITIALIZE_ARGS))
+	r.args.flags = C.CK_FLAGS(p.init.flags)
+	// Only which callbacks were set crosses; any non-NULL value will do.
+	marker := unsafe.Pointer(C.p11i_call)
+	if p.init.mutexes&1 != 0 {
+		r.args.CreateMutex = C.CK_CREATEMUTEX(marker)
+	}
+	if p.init.mutexes&2 != 0 {
+		r.args.DestroyMutex = C.CK_DESTROYMUTEX(marker)
+	}
+	if p.init.mutexes&4 != 0 {
+		r.args.LockMutex = C.CK_LOCKMUTEX(marker)
+	}
+	if p.init.mutexes&8 != 0 {
+		r.args.UnlockMutex = C.CK_UNLOCKMUTEX(marker)
+	}
+	if p.init.reserved != nil {
+		r.reserved = C.CString(*p.init.reserved)
+		r.args.pReserved = unsafe.Pointer(r.reserved)
+	}
+	return r
+}
+
+func (r cInitArgs) ptr() uintptr { return uintptr(unsafe.Pointer(r.args)) }
+
+func (r cInitArgs) free() {
+	C.free(unsafe.Pointer(r.reserved))
+	C.free(unsafe.Pointer(r.args))
 }
 
 // maxReserved bounds the pReserved string: p11isolate's settings and a

@@ -4,7 +4,10 @@
 // bug the proxy does not pass on.
 package ckr
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // VendorDefined is CKR_VENDOR_DEFINED: it and every value above it belong
 // to vendors.
@@ -155,4 +158,14 @@ var names = map[uint64]string{
 	0x1c2: "CKR_LIBRARY_LOAD_FAILED",
 	0x1c3: "CKR_PIN_TOO_WEAK",
 	0x1c4: "CKR_PUBLIC_KEY_INVALID",
+}
+
+// Codes returns every defined code below VendorDefined, in ascending order.
+func Codes() []uint64 {
+	out := make([]uint64, 0, len(names))
+	for v := range names {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
 }

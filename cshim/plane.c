@@ -1,0 +1,584 @@
+/* plane: see plane.h. The rules are those of proxy/encode.go, which this
+ * code replaces: the comments there say why each one holds. */
+#include "plane.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ATTR_SIZE sizeof(CK_ATTRIBUTE)
+#define MAX_PREFILL (64u << 10) /* nested value buffers whose bytes cross */
+#define UNAVAILABLE ((uint64_t)CK_UNAVAILABLE_INFORMATION)
+
+void p11i_call_free(struct p11i_call *c)
+{
+	p11i_mpw_free(&c->w);
+	free(c->plan);
+	c->plan = NULL;
+	c->nplan = c->capplan = 0;
+}
+
+int p11i_plausible(uintptr_t p, uint64_t n)
+{
+	return p >= 4096 && (uint64_t)p + n >= (uint64_t)p && (uint64_t)p + n <= (1ULL << 56);
+}
+
+int p11i_ckr_defined(CK_RV rv)
+{
+	size_t lo = 0, hi = P11I_NCKR;
+
+	if (rv >= CKR_VENDOR_DEFINED)
+		return 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p11i_ckr_codes[mid] == rv)
+			return 1;
+		if (p11i_ckr_codes[mid] < rv)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static uint64_t map(p11i_map_fn fn, void *ctx, uint64_t v) { return fn != NULL ? fn(ctx, v) : v; }
+
+static uint64_t ulong_at(uintptr_t p) { return *(const CK_ULONG *)p; }
+
+static uint64_t prefill(uintptr_t p) { return p11i_plausible(p, sizeof(CK_ULONG)) ? ulong_at(p) : 0; }
+
+static int nested_type(CK_ATTRIBUTE_TYPE t)
+{
+	return t == CKA_WRAP_TEMPLATE || t == CKA_UNWRAP_TEMPLATE || t == CKA_DERIVE_TEMPLATE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+
+/* data encodes n bytes at p inline, or, when large and they fit, through
+ * the region. */
+static void data(struct p11i_call *c, const void *p, size_t n)
+{
+	if (n >= P11I_REGION_MIN && c->region != NULL) {
+		size_t start = (c->region_used + 63) & ~(size_t)63;
+		if (start <= c->region_len && n <= c->region_len - start) {
+			memcpy(c->region + start, p, n);
+			c->region_used = start + n;
+			p11i_mpw_ref(&c->w, start, n);
+			return;
+		}
+	}
+	p11i_mpw_bytes(&c->w, p, n);
+}
+
+static int template_in(struct p11i_call *c, const CK_ATTRIBUTE *t, uint64_t n, int depth)
+{
+	if (t == NULL) {
+		p11i_mpw_nil(&c->w);
+		p11i_mpw_uint(&c->w, n);
+		return 1;
+	}
+	if (depth > (int)P11I_MAX_NESTING || n > P11I_MAX_TEMPLATE)
+		return 0;
+	p11i_mpw_array(&c->w, (uint32_t)n);
+	for (uint64_t i = 0; i < n; i++) {
+		p11i_mpw_uint(&c->w, t[i].type);
+		if (t[i].pValue == NULL) {
+			p11i_mpw_nil(&c->w);
+			p11i_mpw_uint(&c->w, t[i].ulValueLen);
+		} else if (nested_type(t[i].type)) {
+			if (!template_in(c, t[i].pValue, t[i].ulValueLen / ATTR_SIZE, depth + 1))
+				return 0;
+		} else {
+			data(c, t[i].pValue, t[i].ulValueLen);
+		}
+	}
+	return 1;
+}
+
+static void template_get(struct p11i_call *c, const CK_ATTRIBUTE *t, uint64_t n, int depth)
+{
+	if (t == NULL || depth > (int)P11I_MAX_NESTING || n > P11I_MAX_TEMPLATE) {
+		p11i_mpw_nil(&c->w);
+		p11i_mpw_uint(&c->w, n);
+		return;
+	}
+	p11i_mpw_array(&c->w, (uint32_t)n);
+	for (uint64_t i = 0; i < n; i++) {
+		p11i_mpw_uint(&c->w, t[i].type);
+		if (t[i].pValue == NULL) {
+			p11i_mpw_nil(&c->w);
+			p11i_mpw_uint(&c->w, t[i].ulValueLen);
+		} else if (nested_type(t[i].type)) {
+			template_get(c, t[i].pValue, t[i].ulValueLen / ATTR_SIZE, depth + 1);
+		} else if (depth > 0 && t[i].ulValueLen <= MAX_PREFILL) {
+			p11i_mpw_bytes(&c->w, t[i].pValue, t[i].ulValueLen);
+		} else {
+			p11i_mpw_uint(&c->w, t[i].ulValueLen);
+		}
+	}
+}
+
+static void init_args(struct p11i_call *c, const CK_C_INITIALIZE_ARGS *ia)
+{
+	unsigned mask = 0;
+
+	if (ia == NULL) {
+		p11i_mpw_nil(&c->w);
+		return;
+	}
+	/* The proxy's own replay of the application's arguments. */
+	p11i_mpw_array(&c->w, 3);
+	p11i_mpw_uint(&c->w, ia->flags);
+	mask |= ia->CreateMutex != NULL ? 1u : 0;
+	mask |= ia->DestroyMutex != NULL ? 2u : 0;
+	mask |= ia->LockMutex != NULL ? 4u : 0;
+	mask |= ia->UnlockMutex != NULL ? 8u : 0;
+	p11i_mpw_uint(&c->w, mask);
+	if (ia->pReserved == NULL)
+		p11i_mpw_nil(&c->w);
+	else
+		p11i_mpw_str(&c->w, ia->pReserved, strlen(ia->pReserved));
+}
+
+static void out_ulong(struct p11i_call *c, uintptr_t p)
+{
+	if (p == 0)
+		p11i_mpw_nil(&c->w);
+	else
+		p11i_mpw_uint(&c->w, prefill(p));
+}
+
+static void cap_of(struct p11i_call *c, uintptr_t lenp)
+{
+	uint64_t v = 0;
+
+	if (lenp == 0) {
+		p11i_mpw_nil(&c->w);
+	} else {
+		v = prefill(lenp);
+		p11i_mpw_uint(&c->w, v);
+	}
+	c->caps[c->ncaps++] = v;
+}
+
+CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
+{
+	static const uint8_t zeros[256];
+	const struct p11i_func *f;
+
+	if (id < 0 || id >= P11I_NFUNCS)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	f = &p11i_funcs[id];
+	p11i_mpw_reset(&c->w);
+	c->region_used = 0;
+	c->ncaps = 0;
+	c->why[0] = '\0';
+	p11i_mpw_uint(&c->w, (uint64_t)id);
+	for (const char *k = f->args; *k != '\0'; a += p11i_kind_params(*k), k++) {
+		switch (*k) {
+		case 'u':
+		case 'b':
+		case 'l':
+			p11i_mpw_uint(&c->w, a[0]);
+			break;
+		case 's':
+		case 'o':
+			p11i_mpw_uint(&c->w, map(c->to_vendor, c->map_ctx, a[0]));
+			break;
+		case 'y':
+			if (a[0] == 0) {
+				p11i_mpw_nil(&c->w);
+				p11i_mpw_uint(&c->w, a[1]);
+			} else if (f->secret) {
+				p11i_mpw_bytes(&c->w, (const void *)a[0], a[1]); /* stays in the wiped frame */
+			} else {
+				data(c, (const void *)a[0], a[1]);
+			}
+			break;
+		case 'z':
+			if (a[0] == 0)
+				p11i_mpw_nil(&c->w);
+			else
+				p11i_mpw_bytes(&c->w, (const void *)a[0], 32);
+			break;
+		case 'x':
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			break;
+		case 'n':
+			break;
+		case 'I':
+			init_args(c, (const CK_C_INITIALIZE_ARGS *)a[0]);
+			break;
+		case 'a':
+			if (!template_in(c, (const CK_ATTRIBUTE *)a[0], a[1], 0))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			break;
+		case 'm': {
+			const CK_MECHANISM *m = (const CK_MECHANISM *)a[0];
+			if (m == NULL) {
+				p11i_mpw_nil(&c->w);
+			} else if (m->pParameter == NULL) {
+				p11i_mpw_uint(&c->w, m->mechanism);
+				p11i_mpw_nil(&c->w);
+				p11i_mpw_uint(&c->w, m->ulParameterLen);
+			} else {
+				return P11I_NOT_YET;
+			}
+			break;
+		}
+		case 'Y':
+			cap_of(c, a[1]);
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			break;
+		case 'G':
+			if (a[1] > P11I_MAX_BUFFER) {
+				snprintf(c->why, sizeof c->why, "%s: %lu bytes asked for, more than one call carries (%lu)",
+					 f->name, (unsigned long)a[1], (unsigned long)P11I_MAX_BUFFER);
+				return CKR_HOST_MEMORY;
+			}
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			p11i_mpw_uint(&c->w, a[1]);
+			break;
+		case 'A':
+			template_get(c, (const CK_ATTRIBUTE *)a[0], a[1], 0);
+			break;
+		case 'L':
+		case 'K':
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			cap_of(c, a[1]);
+			break;
+		case 'F':
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			p11i_mpw_uint(&c->w, a[1]);
+			out_ulong(c, a[2]);
+			break;
+		case 'U':
+		case 'P':
+		case 'S':
+		case 'O':
+			out_ulong(c, a[0]);
+			break;
+		default: { /* i j k e q: output structures, with the application's bytes */
+			unsigned size = p11i_info_size(*k);
+			if (a[0] == 0)
+				p11i_mpw_nil(&c->w);
+			else if (p11i_plausible(a[0], size))
+				p11i_mpw_bytes(&c->w, (const void *)a[0], size);
+			else
+				p11i_mpw_bytes(&c->w, zeros, size);
+			break;
+		}
+		}
+	}
+	if (c->w.err != 0) {
+		snprintf(c->why, sizeof c->why, "%s: encoding: out of memory", f->name);
+		return CKR_GENERAL_ERROR;
+	}
+	if (c->w.len - P11I_MP_HEADER > P11I_MAX_FRAME) {
+		snprintf(c->why, sizeof c->why, "%s: the call carries %zu bytes, more than the %lu-byte frame cap", f->name,
+			 c->w.len - P11I_MP_HEADER, (unsigned long)P11I_MAX_FRAME);
+		return CKR_HOST_MEMORY;
+	}
+	p11i_mpw_frame(&c->w);
+	return CKR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+
+static void queue(struct p11i_call *c, struct p11i_write w)
+{
+	if (c->nplan == c->capplan) {
+		size_t cap = c->capplan ? 2 * c->capplan : 32;
+		struct p11i_write *p = realloc(c->plan, cap * sizeof *p);
+		if (p == NULL) {
+			c->plan_err = 1;
+			return;
+		}
+		c->plan = p;
+		c->capplan = cap;
+	}
+	c->plan[c->nplan++] = w;
+}
+
+static void q_copy(struct p11i_call *c, void *dst, const uint8_t *b, size_t n)
+{
+	if (n > 0)
+		queue(c, (struct p11i_write){ .dst = dst, .bytes = b, .n = n });
+}
+
+static void q_ulong(struct p11i_call *c, void *dst, uint64_t v)
+{
+	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8 });
+}
+
+static void q_handle(struct p11i_call *c, void *dst, uint64_t v)
+{
+	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8, .map = 1 });
+}
+
+static void apply(struct p11i_call *c)
+{
+	for (size_t i = 0; i < c->nplan; i++) {
+		struct p11i_write *w = &c->plan[i];
+		if (w->bytes != NULL)
+			memcpy(w->dst, w->bytes, w->n);
+		else if (w->size == 1)
+			*(uint8_t *)w->dst = (uint8_t)w->value;
+		else
+			*(CK_ULONG *)w->dst = w->map ? map(c->to_app, c->map_ctx, w->value) : w->value;
+	}
+	c->nplan = 0;
+}
+
+/* opt_uint reads a value that must be present exactly when want. */
+static uint64_t opt_uint(struct p11i_mpr *r, int want, const char *what)
+{
+	uint64_t v;
+
+	if (p11i_mpr_is_nil(r)) {
+		if (want)
+			p11i_mpr_fail(r, "missing %s", what);
+		return 0;
+	}
+	v = p11i_mpr_uint(r);
+	if (!want)
+		p11i_mpr_fail(r, "a %s for a NULL pointer", what);
+	return v;
+}
+
+static void template_out(struct p11i_call *c, struct p11i_mpr *r, CK_ATTRIBUTE *t, uint64_t n, int depth, int ok)
+{
+	if (t == NULL || depth > (int)P11I_MAX_NESTING || n > P11I_MAX_TEMPLATE) {
+		if (!p11i_mpr_is_nil(r))
+			p11i_mpr_fail(r, "a template where the application gave none");
+		return;
+	}
+	uint32_t got = p11i_mpr_array(r, P11I_MAX_TEMPLATE);
+	if (r->failed)
+		return;
+	if (got != n) {
+		p11i_mpr_fail(r, "%u attributes for a template of %llu", got, (unsigned long long)n);
+		return;
+	}
+	for (uint64_t i = 0; i < n && !r->failed; i++) {
+		CK_ATTRIBUTE *at = &t[i];
+		uint64_t capacity = at->ulValueLen;
+		int nested = nested_type(at->type) && at->pValue != NULL;
+		uint64_t typ = p11i_mpr_uint(r), length = p11i_mpr_uint(r);
+		size_t len;
+		const uint8_t *b;
+
+		if (r->failed)
+			return;
+		if (depth == 0 && typ != at->type) {
+			p11i_mpr_fail(r, "attribute 0x%lx came back as 0x%llx", (unsigned long)at->type, (unsigned long long)typ);
+			return;
+		}
+		if (p11i_mpr_is_nil(r)) {
+			if (at->pValue != NULL && length > capacity && length != UNAVAILABLE) {
+				if (ok) {
+					p11i_mpr_fail(r, "CKR_OK with attribute 0x%llx of %llu bytes for a buffer of %llu",
+						      (unsigned long long)typ, (unsigned long long)length,
+						      (unsigned long long)capacity);
+					return;
+				}
+				length = UNAVAILABLE;
+			} else if (at->pValue != NULL && ok && length > capacity) {
+				p11i_mpr_fail(r, "CKR_OK with attribute 0x%llx unavailable (CK_UNAVAILABLE_INFORMATION) for a buffer of %llu",
+					      (unsigned long long)typ, (unsigned long long)capacity);
+				return;
+			}
+		} else if (p11i_mpr_peek_array(r)) {
+			if (!nested) {
+				p11i_mpr_fail(r, "a nested template for a plain attribute");
+				return;
+			}
+			if (length > capacity) {
+				p11i_mpr_fail(r, "attribute 0x%llx: a nested template of %llu bytes for room for %llu",
+					      (unsigned long long)typ, (unsigned long long)length, (unsigned long long)capacity);
+				return;
+			}
+			template_out(c, r, at->pValue, capacity / ATTR_SIZE, depth + 1, ok);
+		} else {
+			b = p11i_mpr_data(r, &len);
+			if (r->failed)
+				return;
+			if (at->pValue == NULL || nested || len != length || length > capacity) {
+				p11i_mpr_fail(r, "attribute 0x%llx: %zu bytes (length %llu) for a buffer of %llu",
+					      (unsigned long long)typ, len, (unsigned long long)length,
+					      (unsigned long long)capacity);
+				return;
+			}
+			q_copy(c, at->pValue, b, len);
+		}
+		if (r->failed)
+			return;
+		q_ulong(c, &at->type, typ);
+		q_ulong(c, &at->ulValueLen, length);
+	}
+}
+
+static void list_out(struct p11i_call *c, struct p11i_mpr *r, char k, const uintptr_t *a, int *capi, int ok)
+{
+	uint64_t cap, n;
+	uintptr_t countp = a[1];
+
+	if (k == 'F') {
+		cap = a[1];
+		countp = a[2];
+	} else {
+		cap = c->caps[(*capi)++];
+	}
+	n = opt_uint(r, countp != 0, "count");
+	if (r->failed)
+		return;
+	if (k == 'F' && countp != 0 && ok && n > cap) {
+		p11i_mpr_fail(r, "CKR_OK with a count of %llu objects for room for %llu", (unsigned long long)n,
+			      (unsigned long long)cap);
+		return;
+	}
+	if (countp != 0)
+		q_ulong(c, (void *)countp, n);
+	if (p11i_mpr_is_nil(r)) {
+		if (a[0] != 0 && countp != 0 && ok)
+			p11i_mpr_fail(r, "CKR_OK with a count of %llu and no list, for room for %llu", (unsigned long long)n,
+				      (unsigned long long)cap);
+		return;
+	}
+	uint32_t items = p11i_mpr_array(r, P11I_MAX_FRAME / 8);
+	if (r->failed)
+		return;
+	if (a[0] == 0 || !ok || items != n || n > cap) {
+		p11i_mpr_fail(r, "a list of %u (count %llu) for room for %llu", items, (unsigned long long)n,
+			      (unsigned long long)cap);
+		return;
+	}
+	CK_ULONG *list = (CK_ULONG *)a[0];
+	for (uint32_t j = 0; j < items && !r->failed; j++) {
+		uint64_t v = p11i_mpr_uint(r);
+		if (k == 'F')
+			q_handle(c, &list[j], v);
+		else
+			q_ulong(c, &list[j], v);
+	}
+}
+
+int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *body, size_t len, CK_RV *rv)
+{
+	const struct p11i_func *f = &p11i_funcs[id];
+	struct p11i_mpr r;
+	int capi = 0, ok;
+	uint64_t code;
+
+	p11i_mpr_init(&r, body, len, c->region, c->region_len);
+	c->nplan = 0;
+	c->plan_err = 0;
+	code = p11i_mpr_uint(&r);
+	ok = code == CKR_OK;
+	for (const char *k = f->args; *k != '\0' && !r.failed; a += p11i_kind_params(*k), k++) {
+		size_t n;
+		const uint8_t *b;
+
+		switch (*k) {
+		case 'm':
+			break; /* no parameter output crosses for what p11i_encode carries */
+		case 'Y': {
+			uint64_t cap = c->caps[capi++];
+			uint64_t len_v = opt_uint(&r, a[1] != 0, "length");
+			if (p11i_mpr_is_nil(&r)) {
+				if (ok && a[0] != 0 && a[1] != 0)
+					p11i_mpr_fail(&r, "CKR_OK with %llu bytes of output for a buffer of %llu",
+						      (unsigned long long)len_v, (unsigned long long)cap);
+			} else {
+				b = p11i_mpr_data(&r, &n);
+				if (r.failed)
+					break;
+				if (a[0] == 0 || a[1] == 0 || !ok || n != len_v || len_v > cap) {
+					p11i_mpr_fail(&r, "%zu output bytes (length %llu) for a buffer of %llu", n,
+						      (unsigned long long)len_v, (unsigned long long)cap);
+					break;
+				}
+				q_copy(c, (void *)a[0], b, n);
+			}
+			if (a[1] != 0)
+				q_ulong(c, (void *)a[1], len_v);
+			break;
+		}
+		case 'G':
+			if (!p11i_mpr_is_nil(&r)) {
+				b = p11i_mpr_data(&r, &n);
+				if (r.failed)
+					break;
+				if (a[0] == 0 || !ok || n != a[1]) {
+					p11i_mpr_fail(&r, "%zu random bytes for a request of %lu", n, (unsigned long)a[1]);
+					break;
+				}
+				q_copy(c, (void *)a[0], b, n);
+			}
+			break;
+		case 'A':
+			template_out(c, &r, (CK_ATTRIBUTE *)a[0], a[1], 0, ok);
+			break;
+		case 'L':
+		case 'K':
+		case 'F':
+			list_out(c, &r, *k, a, &capi, ok);
+			break;
+		case 'U':
+		case 'P':
+		case 'S':
+		case 'O': {
+			if (p11i_mpr_is_nil(&r))
+				break;
+			uint64_t v = p11i_mpr_uint(&r);
+			if (a[0] == 0) {
+				p11i_mpr_fail(&r, "a value for a NULL pointer");
+				break;
+			}
+			if (*k == 'S' || *k == 'O')
+				q_handle(c, (void *)a[0], v);
+			else
+				q_ulong(c, (void *)a[0], v);
+			break;
+		}
+		case 'i':
+		case 'j':
+		case 'k':
+		case 'e':
+		case 'q': {
+			unsigned size = p11i_info_size(*k);
+			if (p11i_mpr_is_nil(&r)) {
+				if (a[0] != 0 && ok)
+					p11i_mpr_fail(&r, "no structure for a successful call");
+				break;
+			}
+			b = p11i_mpr_bytes(&r, &n);
+			if (r.failed)
+				break;
+			if (a[0] == 0 || n != size) {
+				p11i_mpr_fail(&r, "a %zu-byte structure where %u fit", n, size);
+				break;
+			}
+			q_copy(c, (void *)a[0], b, n);
+			break;
+		}
+		default:
+			break; /* inputs: nothing comes back */
+		}
+	}
+	if (p11i_mpr_finish(&r) != 0 || c->plan_err) {
+		snprintf(c->why, sizeof c->why, "%s", c->plan_err ? "out of memory" : r.why);
+		c->nplan = 0;
+		return -1;
+	}
+	apply(c);
+	*rv = (CK_RV)code;
+	if (!p11i_ckr_defined(*rv)) {
+		snprintf(c->why, sizeof c->why, "%s: the vendor module returned 0x%llx, a code no PKCS#11 version defines",
+			 f->name, (unsigned long long)code);
+		*rv = CKR_GENERAL_ERROR;
+	}
+	return 0;
+}

@@ -1,0 +1,69 @@
+/* plane: one call's request and reply in C, walking the generated tables of
+ * internal/p11calls (calls_gen.h). It is the C data plane's core (see
+ * DEVELOPERS.md, "Plan: the C data plane"): what a process forked after the
+ * library was loaded will run, Go or no Go. Until the proxy switches to it,
+ * proxy/plane_test.go holds it to the Go encoder and decoder byte for byte.
+ *
+ * Mechanism parameters that are structures are not carried here yet:
+ * p11i_encode answers P11I_NOT_YET for them. */
+#ifndef P11ISOLATE_PLANE_H
+#define P11ISOLATE_PLANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+#include "mp.h"
+#include "calls_gen.h"
+
+/* Returned by p11i_encode for a call this code cannot carry yet. */
+#define P11I_NOT_YET ((CK_RV)-2)
+
+/* A write into the application's memory, queued until the reply checked. */
+struct p11i_write {
+	void *dst;
+	const uint8_t *bytes; /* copied when not NULL; else value is stored */
+	uint64_t value;
+	size_t n;  /* bytes' length */
+	int size;  /* of value: 8 or 1 */
+	int map;   /* value is a vendor handle */
+};
+
+/* Handle translation, by the owner of the handle table. */
+typedef uint64_t (*p11i_map_fn)(void *ctx, uint64_t handle);
+
+/* One channel's call state, reused for every call on it. */
+struct p11i_call {
+	struct p11i_mpw w;
+	uint8_t *region; /* the channel's shared region, NULL: none */
+	size_t region_len, region_used;
+	uint64_t caps[P11I_MAX_ARGS];
+	int ncaps;
+	struct p11i_write *plan;
+	size_t nplan, capplan;
+	int plan_err;
+	p11i_map_fn to_vendor, to_app;
+	void *map_ctx;
+	char why[200]; /* the refusal of the last reply, or what the encoder refused */
+};
+
+void p11i_call_free(struct p11i_call *c);
+
+/* p11i_encode encodes the call id(a...) into c->w (a whole frame). It
+ * returns CKR_OK, or the code the proxy answers by itself (with c->why for
+ * the log), or P11I_NOT_YET. */
+CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a);
+
+/* p11i_decode checks the reply body to id(a...) whole, then writes its
+ * outputs into the application's memory. It returns 0 with *rv the code
+ * for the application, or -1 with c->why when the reply cannot be true:
+ * then nothing was written. */
+int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *body, size_t len, CK_RV *rv);
+
+/* p11i_ckr_defined: whether a PKCS#11 version defines rv, or it is a vendor's. */
+int p11i_ckr_defined(CK_RV rv);
+
+/* p11i_plausible: whether [p, p+n) can be application memory at all. */
+int p11i_plausible(uintptr_t p, uint64_t n);
+
+#endif
