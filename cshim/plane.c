@@ -53,6 +53,42 @@ static int nested_type(CK_ATTRIBUTE_TYPE t)
 }
 
 /* ------------------------------------------------------------------ */
+/* The plan: writes queued until the reply checked                     */
+
+static void queue(struct p11i_call *c, struct p11i_write w)
+{
+	if (c->nplan == c->capplan) {
+		size_t cap = c->capplan ? 2 * c->capplan : 32;
+		struct p11i_write *p = realloc(c->plan, cap * sizeof *p);
+		if (p == NULL) {
+			c->plan_err = 1;
+			return;
+		}
+		c->plan = p;
+		c->capplan = cap;
+	}
+	c->plan[c->nplan++] = w;
+}
+
+static void q_copy(struct p11i_call *c, void *dst, const uint8_t *b, size_t n)
+{
+	if (n > 0)
+		queue(c, (struct p11i_write){ .dst = dst, .bytes = b, .n = n });
+}
+
+static void q_ulong(struct p11i_call *c, void *dst, uint64_t v)
+{
+	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8 });
+}
+
+static void q_handle(struct p11i_call *c, void *dst, uint64_t v)
+{
+	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8, .map = 1 });
+}
+
+#include "mechparams.c"
+
+/* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
 /* data encodes n bytes at p inline, or, when large and they fit, through
@@ -173,6 +209,8 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 	p11i_mpw_reset(&c->w);
 	c->region_used = 0;
 	c->ncaps = 0;
+	c->outmech = 0;
+	c->has_uncarried = 0;
 	c->why[0] = '\0';
 	p11i_mpw_uint(&c->w, (uint64_t)id);
 	for (const char *k = f->args; *k != '\0'; a += p11i_kind_params(*k), k++) {
@@ -216,14 +254,31 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			break;
 		case 'm': {
 			const CK_MECHANISM *m = (const CK_MECHANISM *)a[0];
+			int layout;
 			if (m == NULL) {
 				p11i_mpw_nil(&c->w);
-			} else if (m->pParameter == NULL) {
-				p11i_mpw_uint(&c->w, m->mechanism);
+				break;
+			}
+			p11i_mpw_uint(&c->w, m->mechanism);
+			if (m->pParameter == NULL) {
 				p11i_mpw_nil(&c->w);
 				p11i_mpw_uint(&c->w, m->ulParameterLen);
+			} else if (!mp_lookup(m->mechanism, &layout)) {
+				/* Its structure is unknown, so its pointers cannot
+				 * cross: the host only asks the vendor whether it
+				 * knows the mechanism. */
+				c->uncarried = m->mechanism;
+				c->has_uncarried = 1;
+				p11i_mpw_bool(&c->w, 0);
+			} else if (layout < 0 || m->ulParameterLen != p11i_layouts[layout].size) {
+				p11i_mpw_bytes(&c->w, m->pParameter, m->ulParameterLen);
+			} else if (mp_structure(c, &p11i_layouts[layout], m->pParameter, (struct mp_scope){ NULL, NULL }, 0) != MP_OK) {
+				snprintf(c->why, sizeof c->why,
+					 "%s: the parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
+					 f->name, (unsigned long)m->mechanism);
+				return CKR_MECHANISM_PARAM_INVALID;
 			} else {
-				return P11I_NOT_YET;
+				c->outmech = p11i_layouts[layout].outs > 0;
 			}
 			break;
 		}
@@ -286,37 +341,6 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 
 /* ------------------------------------------------------------------ */
 /* Replies                                                             */
-
-static void queue(struct p11i_call *c, struct p11i_write w)
-{
-	if (c->nplan == c->capplan) {
-		size_t cap = c->capplan ? 2 * c->capplan : 32;
-		struct p11i_write *p = realloc(c->plan, cap * sizeof *p);
-		if (p == NULL) {
-			c->plan_err = 1;
-			return;
-		}
-		c->plan = p;
-		c->capplan = cap;
-	}
-	c->plan[c->nplan++] = w;
-}
-
-static void q_copy(struct p11i_call *c, void *dst, const uint8_t *b, size_t n)
-{
-	if (n > 0)
-		queue(c, (struct p11i_write){ .dst = dst, .bytes = b, .n = n });
-}
-
-static void q_ulong(struct p11i_call *c, void *dst, uint64_t v)
-{
-	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8 });
-}
-
-static void q_handle(struct p11i_call *c, void *dst, uint64_t v)
-{
-	queue(c, (struct p11i_write){ .dst = dst, .value = v, .size = 8, .map = 1 });
-}
 
 static void apply(struct p11i_call *c)
 {
@@ -482,8 +506,13 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 		const uint8_t *b;
 
 		switch (*k) {
-		case 'm':
-			break; /* no parameter output crosses for what p11i_encode carries */
+		case 'm': {
+			const CK_MECHANISM *m = (const CK_MECHANISM *)a[0];
+			int layout;
+			if (c->outmech && m != NULL && mp_lookup(m->mechanism, &layout) && layout >= 0)
+				mp_decode_out(c, &r, &p11i_layouts[layout], m->pParameter, (struct mp_scope){ NULL, NULL }, ok);
+			break;
+		}
 		case 'Y': {
 			uint64_t cap = c->caps[capi++];
 			uint64_t len_v = opt_uint(&r, a[1] != 0, "length");

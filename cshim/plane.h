@@ -2,10 +2,8 @@
  * internal/p11calls (calls_gen.h). It is the C data plane's core (see
  * DEVELOPERS.md, "Plan: the C data plane"): what a process forked after the
  * library was loaded will run, Go or no Go. Until the proxy switches to it,
- * proxy/plane_test.go holds it to the Go encoder and decoder byte for byte.
- *
- * Mechanism parameters that are structures are not carried here yet:
- * p11i_encode answers P11I_NOT_YET for them. */
+ * proxy/plane_test.go holds it to the Go encoder and decoder byte for byte,
+ * and internal/cwire its mechanism parameters to internal/mechparams. */
 #ifndef P11ISOLATE_PLANE_H
 #define P11ISOLATE_PLANE_H
 
@@ -15,9 +13,6 @@
 
 #include "mp.h"
 #include "calls_gen.h"
-
-/* Returned by p11i_encode for a call this code cannot carry yet. */
-#define P11I_NOT_YET ((CK_RV)-2)
 
 /* A write into the application's memory, queued until the reply checked. */
 struct p11i_write {
@@ -39,6 +34,11 @@ struct p11i_call {
 	size_t region_len, region_used;
 	uint64_t caps[P11I_MAX_ARGS];
 	int ncaps;
+	int outmech; /* the mechanism's parameter has outputs to bring back */
+	/* A mechanism whose parameter the registry cannot carry: the caller
+	 * logs it (once per mechanism). */
+	int has_uncarried;
+	CK_MECHANISM_TYPE uncarried;
 	struct p11i_write *plan;
 	size_t nplan, capplan;
 	int plan_err;
@@ -51,7 +51,7 @@ void p11i_call_free(struct p11i_call *c);
 
 /* p11i_encode encodes the call id(a...) into c->w (a whole frame). It
  * returns CKR_OK, or the code the proxy answers by itself (with c->why for
- * the log), or P11I_NOT_YET. */
+ * the log). */
 CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a);
 
 /* p11i_decode checks the reply body to id(a...) whole, then writes its

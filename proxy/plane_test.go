@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"unsafe"
+
+	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
 // The C data plane (cshim/plane.c) against the Go encoder and decoder it is
@@ -67,11 +69,75 @@ func inputScenes() []*scene {
 	s = mk("C_GetMechanismInfo")
 	s.args = []uintptr{1, 0x250, 1} // an unreadable output: zeros cross
 	out = append(out, s)
+
+	// Mechanisms: a structure (CK_GCM_PARAMS), opaque bytes (an IV), one
+	// the registry cannot carry, a vendor's, a wrong-sized structure.
+	mech := func(s *scene, off int, typ uint64, p uintptr, n uint64) uintptr {
+		putUlong(s.arena[off:], typ)
+		*(*uintptr)(unsafe.Pointer(&s.arena[off+8])) = p
+		putUlong(s.arena[off+16:], n)
+		return s.at(off)
+	}
+	for _, c := range []struct {
+		typ uint64
+		n   uint64
+	}{{0x1087, 48}, {0x1082, 16}, {0x4021, 1}, {0x80001234, 5}, {0x1087, 40}} {
+		s = mk("C_EncryptInit")
+		copy(s.arena[2048:], "0123456789ab")         // IV
+		copy(s.arena[2100:], "additional data")      // AAD
+		putUlong(s.arena[3000:], uint64(s.at(2048))) // pIv
+		putUlong(s.arena[3008:], 12)
+		putUlong(s.arena[3016:], 96)
+		putUlong(s.arena[3024:], uint64(s.at(2100))) // pAAD
+		putUlong(s.arena[3032:], 15)
+		putUlong(s.arena[3040:], 128)
+		param := s.at(3000)
+		if c.typ == 0x1082 {
+			param = s.at(2048)
+		}
+		s.args = []uintptr{7, mech(s, 256, c.typ, param, c.n), 9}
+		out = append(out, s)
+	}
 	return out
 }
 
+// prfScene is C_DeriveKey with CKM_TLS_PRF, whose parameter the vendor
+// writes: 32 bytes of output and their length.
+func prfScene() *scene {
+	s := &scene{f: funcByName("C_DeriveKey"), arena: bytes.Repeat([]byte{guard}, 4096)}
+	copy(s.arena[1024:], "seed")
+	copy(s.arena[1040:], "label")
+	putUlong(s.arena[64:], 32)                       // *pulOutputLen
+	putUlong(s.arena[1100:], uint64(s.at(1024)))     // pSeed
+	putUlong(s.arena[1108:], 4)                      // ulSeedLen
+	putUlong(s.arena[1116:], uint64(s.at(1040)))     // pLabel
+	putUlong(s.arena[1124:], 5)                      // ulLabelLen
+	putUlong(s.arena[1132:], uint64(s.own(128, 32))) // pOutput
+	putUlong(s.arena[1140:], uint64(s.own(64, 8)))   // pulOutputLen
+	putUlong(s.arena[1200:], 0x378)                  // CKM_TLS_PRF
+	putUlong(s.arena[1208:], uint64(s.at(1100)))
+	putUlong(s.arena[1216:], 48)
+	s.args = []uintptr{7, s.at(1200), 9, 0, 0, s.own(72, 8)}
+	return s
+}
+
+// prfSeeds are honest replies to prfScene, with CKR_OK and with
+// CKR_BUFFER_TOO_SMALL.
+func prfSeeds() [][]byte {
+	return [][]byte{
+		frame(func(e *wire.Encoder) {
+			e.Uint(0)
+			e.ArrayLen(2)
+			e.Bytes([]byte("prf output"))
+			e.Uint(10)
+			e.Uint(5)
+		}),
+		frame(func(e *wire.Encoder) { e.Uint(0x150); e.ArrayLen(2); e.Nil(); e.Uint(48); e.Nil() }),
+	}
+}
+
 func TestPlaneRequestsMatch(t *testing.T) {
-	all := append(append(scenes(), inputScenes()...), regionScenes()...)
+	all := append(append(append(scenes(), inputScenes()...), regionScenes()...), prfScene())
 	for _, s := range all {
 		ch := newChannel(-1, testRegionMem)
 		gr, bad := ch.encodeRequest(&host{}, s.f, s.args)
@@ -113,7 +179,12 @@ func TestPlaneInitArgsMatch(t *testing.T) {
 // on scene i as it was before (the same addresses), and reports any
 // difference.
 func decodeBoth(t *testing.T, i int, reply []byte) {
-	s := scenes()[i]
+	var s *scene
+	if i < len(scenes()) {
+		s = scenes()[i]
+	} else {
+		s = prfScene()
+	}
 	before := bytes.Clone(s.arena)
 	ch := newChannel(-1, testRegionMem)
 	if _, bad := ch.encodeRequest(&host{}, s.f, s.args); bad {
@@ -150,13 +221,22 @@ func TestPlaneRepliesMatch(t *testing.T) {
 	for i, r := range seeds() {
 		decodeBoth(t, i, r)
 	}
+	for i, r := range prfSeeds() {
+		decodeBoth(t, len(scenes()), r)
+		if _, err := run(prfScene(), r); err != nil {
+			t.Errorf("honest CK_TLS_PRF_PARAMS reply %d refused: %v", i, err)
+		}
+	}
 }
 
 func FuzzPlaneReplies(f *testing.F) {
 	for i, s := range seeds() {
 		f.Add(uint8(i), s)
 	}
+	for _, s := range prfSeeds() {
+		f.Add(uint8(len(scenes())), s)
+	}
 	f.Fuzz(func(t *testing.T, which uint8, reply []byte) {
-		decodeBoth(t, int(which)%len(scenes()), reply)
+		decodeBoth(t, int(which)%(len(scenes())+1), reply)
 	})
 }

@@ -5,9 +5,43 @@
 package cwire
 
 /*
-#cgo CFLAGS: -std=gnu11 -Wall -Wextra -Werror
+#cgo CFLAGS: -std=gnu11 -Wall -Wextra -Werror -I/usr/include/p11-kit-1
 #include <stdlib.h>
 #include "../../cshim/mp.c"
+#include "../../cshim/plane.c"
+
+// The handle numbering of internal/mechparams' tests: bit 48 marks an
+// application handle.
+static uint64_t cw_to_vendor(void *ctx, uint64_t h) { (void)ctx; return h & ~(1ULL << 48); }
+static uint64_t cw_to_app(void *ctx, uint64_t h) { (void)ctx; return h ? h | (1ULL << 48) : 0; }
+
+// cw_encode_struct writes the structure at p of layout l: 0, or -1 when it
+// cannot be carried. The body is left in c->w.
+static int cw_encode_struct(struct p11i_call *c, int l, const void *p)
+{
+	c->to_vendor = cw_to_vendor;
+	p11i_mpw_reset(&c->w);
+	return mp_structure(c, &p11i_layouts[l], p, (struct mp_scope){ NULL, NULL }, 0) == MP_OK && c->w.err == 0 ? 0 : -1;
+}
+
+// cw_decode_out checks a reply for the structure at p and applies it: 0, or
+// -1 with c->why.
+static int cw_decode_out(struct p11i_call *c, int l, void *p, const void *body, size_t len, int ok)
+{
+	struct p11i_mpr r;
+
+	c->to_app = cw_to_app;
+	c->nplan = 0;
+	p11i_mpr_init(&r, body, len, NULL, 0);
+	mp_decode_out(c, &r, &p11i_layouts[l], p, (struct mp_scope){ NULL, NULL }, ok);
+	if (p11i_mpr_finish(&r) != 0) {
+		snprintf(c->why, sizeof c->why, "%s", r.why);
+		c->nplan = 0;
+		return -1;
+	}
+	apply(c);
+	return 0;
+}
 */
 import "C"
 
@@ -134,4 +168,35 @@ func (r *Reader) Finish() error {
 		return nil
 	}
 	return errors.New(C.GoString(&r.r.why[0]))
+}
+
+// EncodeParam runs the C walker over the parameter structure at p, whose
+// layout is internal/mechparams.AllLayouts()[layout], and returns the
+// encoded body; ok is false when the walker refuses it.
+func EncodeParam(layout int, p unsafe.Pointer) (body []byte, ok bool) {
+	c := (*C.struct_p11i_call)(C.calloc(1, C.sizeof_struct_p11i_call))
+	defer C.free(unsafe.Pointer(c))
+	defer C.p11i_call_free(c)
+	if C.cw_encode_struct(c, C.int(layout), p) != 0 {
+		return nil, false
+	}
+	return C.GoBytes(unsafe.Add(unsafe.Pointer(c.w.buf), C.P11I_MP_HEADER), C.int(c.w.len-C.P11I_MP_HEADER)), true
+}
+
+// DecodeParamOut runs the C walker over a reply's output fields for the
+// structure at p and, when the reply checks, applies it.
+func DecodeParamOut(layout int, p unsafe.Pointer, reply []byte, ok bool) error {
+	c := (*C.struct_p11i_call)(C.calloc(1, C.sizeof_struct_p11i_call))
+	defer C.free(unsafe.Pointer(c))
+	defer C.p11i_call_free(c)
+	body := C.CBytes(append([]byte{0}, reply...))
+	defer C.free(body)
+	k := C.int(0)
+	if ok {
+		k = 1
+	}
+	if C.cw_decode_out(c, C.int(layout), p, unsafe.Add(body, 1), C.size_t(len(reply)), k) != 0 {
+		return errors.New(C.GoString(&c.why[0]))
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/p11isolate/p11isolate/internal/cwire"
 	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
@@ -133,6 +134,10 @@ func send(t *testing.T, l *Layout, app unsafe.Pointer) *crossing {
 		t.Fatalf("%s: Encode: %v", l.Name, err)
 	}
 	c := &crossing{t: t, l: l, app: app, request: bytes.Clone(body(e))}
+	// The C data plane's walker writes the same bytes.
+	if got, ok := cwire.EncodeParam(layoutIndex(l), app); !ok || !bytes.Equal(got, c.request) {
+		t.Fatalf("%s: the C walker (ok %v) wrote\n%x\nGo wrote\n%x", l.Name, ok, got, c.request)
+	}
 	d := wire.NewDecoder()
 	d.Reset(c.request)
 	c.hp = Build(d, l, c.host.alloc)
@@ -490,6 +495,9 @@ func TestCMSSigNestedMechanisms(t *testing.T) {
 	if err := Encode(wire.NewEncoder(), l, app, toVendor); !errors.Is(err, ErrParam) {
 		t.Errorf("unknown nested mechanism: %v", err)
 	}
+	if _, ok := cwire.EncodeParam(layoutIndex(l), app); ok {
+		t.Errorf("unknown nested mechanism: the C walker carried it")
+	}
 	setP(t, l, app, "pDigestMechanism", nil)
 	setU(t, l, app, "certificateHandle", 7)
 	if Encode(wire.NewEncoder(), l, app, toVendor) == nil {
@@ -504,6 +512,9 @@ func TestCMSSigNestedMechanisms(t *testing.T) {
 	}
 	if err := Encode(wire.NewEncoder(), l, inner, toVendor); !errors.Is(err, ErrParam) {
 		t.Errorf("nesting past the limit: %v", err)
+	}
+	if _, ok := cwire.EncodeParam(layoutIndex(l), inner); ok {
+		t.Errorf("nesting past the limit: the C walker carried it")
 	}
 }
 
@@ -646,6 +657,23 @@ func snapshot(m *mem) [][]uint64 {
 		s[i] = append([]uint64(nil), b...)
 	}
 	return s
+}
+
+// restore writes a snapshot back.
+func restore(m *mem, s [][]uint64) {
+	for i, b := range m.keep {
+		copy(b, s[i])
+	}
+}
+
+// layoutIndex is l's index in AllLayouts, the C tables' numbering.
+func layoutIndex(l *Layout) int {
+	for i, x := range AllLayouts() {
+		if x == l {
+			return i
+		}
+	}
+	panic("mechparams: " + l.Name + " is not in AllLayouts")
 }
 
 func unchanged(m *mem, s [][]uint64) bool {
@@ -914,12 +942,21 @@ func FuzzDecodeOut(f *testing.F) {
 		var m mem
 		tg := fuzzTargets[int(which)%len(fuzzTargets)](&m)
 		before := snapshot(&m)
+		ok := which&0x80 == 0
+		// The C data plane's walker first: the same verdict, the same
+		// writes.
+		cerr := cwire.DecodeParamOut(layoutIndex(tg.l), tg.app, data, ok)
+		byC := snapshot(&m)
+		restore(&m, before)
 		d := wire.NewDecoder()
 		d.Reset(data)
 		var plan outplan.Plan
-		DecodeOut(d, tg.l, tg.app, which&0x80 == 0, &plan)
+		DecodeOut(d, tg.l, tg.app, ok, &plan)
 		if d.Finish() == nil {
 			plan.Apply(toApp)
+		}
+		if (cerr == nil) != (d.Err() == nil) || !unchanged(&m, byC) {
+			t.Fatalf("%s: reply %x: Go %v, C %v (or different writes)", tg.l.Name, data, d.Err(), cerr)
 		}
 		for _, g := range tg.guards {
 			if !intact(g.p, g.n) {

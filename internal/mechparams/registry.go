@@ -697,3 +697,58 @@ func Layouts() []*Layout {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// LenName is the name of the enclosing structure's field an Up length
+// reads ("" for other fields).
+func (f *Field) LenName() string { return f.lenName }
+
+// Mechanism is how one mechanism's parameter crosses: a structure of
+// Layout, opaque bytes (Raw), or none (neither).
+type Mechanism struct {
+	Type   uint64
+	Layout *Layout
+	Raw    bool
+}
+
+// Mechanisms lists the registry's classification, by mechanism type.
+func Mechanisms() []Mechanism {
+	out := make([]Mechanism, 0, len(classes))
+	for mech, c := range classes {
+		out = append(out, Mechanism{Type: mech, Layout: c.l, Raw: c.raw})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+// AllLayouts returns every layout of the registry, nested ones and
+// CK_MECHANISM included, each once even when two share a C name (an input
+// and an output CK_VERSION): the ones with the same name in registry order,
+// the rest by name.
+func AllLayouts() []*Layout {
+	seen := map[*Layout]bool{}
+	var out []*Layout
+	var walk func(l *Layout)
+	walk = func(l *Layout) {
+		if seen[l] {
+			return
+		}
+		seen[l] = true
+		out = append(out, l)
+		for _, f := range l.Fields {
+			if f.Sub != nil {
+				walk(f.Sub)
+			}
+		}
+	}
+	walk(mechanism)
+	for _, s := range structured {
+		walk(s.l)
+	}
+	walk(ECDH2DeriveParams)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MechanismLayout is CK_MECHANISM's layout: a nested mechanism (MechPtr)
+// is walked by it.
+func MechanismLayout() *Layout { return mechanism }
