@@ -125,7 +125,7 @@ static int mp_structure(struct p11i_call *c, const struct p11i_layout *l, const 
 			p11i_mpw_uint(w, ulong_field(p, f->off));
 			break;
 		case P11I_K_HANDLE:
-			p11i_mpw_uint(w, map(c->to_vendor, c->map_ctx, ulong_field(p, f->off)));
+			p11i_mpw_uint(w, map(c->to_vendor, c->gen, ulong_field(p, f->off)));
 			break;
 		case P11I_K_BYTE:
 			p11i_mpw_uint(w, p[f->off]);

@@ -10,6 +10,16 @@
 #define MAX_PREFILL (64u << 10) /* nested value buffers whose bytes cross */
 #define UNAVAILABLE ((uint64_t)CK_UNAVAILABLE_INFORMATION)
 
+void p11i_call_init(struct p11i_call *c, void *region, size_t len, uint64_t gen)
+{
+	memset(c, 0, sizeof *c);
+	c->region = region;
+	c->region_len = region != NULL ? len : 0;
+	c->to_vendor = p11i_handle_to_vendor;
+	c->to_app = p11i_handle_to_app;
+	c->gen = gen;
+}
+
 void p11i_call_free(struct p11i_call *c)
 {
 	p11i_mpw_free(&c->w);
@@ -41,7 +51,7 @@ int p11i_ckr_defined(CK_RV rv)
 	return 0;
 }
 
-static uint64_t map(p11i_map_fn fn, void *ctx, uint64_t v) { return fn != NULL ? fn(ctx, v) : v; }
+static uint64_t map(p11i_map_fn fn, uint64_t gen, uint64_t v) { return fn != NULL ? fn(gen, v) : v; }
 
 static uint64_t ulong_at(uintptr_t p) { return *(const CK_ULONG *)p; }
 
@@ -222,7 +232,7 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			break;
 		case 's':
 		case 'o':
-			p11i_mpw_uint(&c->w, map(c->to_vendor, c->map_ctx, a[0]));
+			p11i_mpw_uint(&c->w, map(c->to_vendor, c->gen, a[0]));
 			break;
 		case 'y':
 			if (a[0] == 0) {
@@ -351,7 +361,7 @@ static void apply(struct p11i_call *c)
 		else if (w->size == 1)
 			*(uint8_t *)w->dst = (uint8_t)w->value;
 		else
-			*(CK_ULONG *)w->dst = w->map ? map(c->to_app, c->map_ctx, w->value) : w->value;
+			*(CK_ULONG *)w->dst = w->map ? map(c->to_app, c->gen, w->value) : w->value;
 	}
 	c->nplan = 0;
 }

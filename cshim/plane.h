@@ -24,8 +24,10 @@ struct p11i_write {
 	int map;   /* value is a vendor handle */
 };
 
-/* Handle translation, by the owner of the handle table. */
-typedef uint64_t (*p11i_map_fn)(void *ctx, uint64_t handle);
+/* Handle translation for a host of generation gen (handles.c). */
+typedef uint64_t (*p11i_map_fn)(uint64_t gen, uint64_t handle);
+uint64_t p11i_handle_to_vendor(uint64_t gen, uint64_t v);
+uint64_t p11i_handle_to_app(uint64_t gen, uint64_t v);
 
 /* One channel's call state, reused for every call on it. */
 struct p11i_call {
@@ -42,11 +44,16 @@ struct p11i_call {
 	struct p11i_write *plan;
 	size_t nplan, capplan;
 	int plan_err;
-	p11i_map_fn to_vendor, to_app;
-	void *map_ctx;
+	p11i_map_fn to_vendor, to_app; /* NULL: handles unchanged */
+	uint64_t gen;                   /* the host's handle generation */
+	CK_RV code;    /* room for p11i_decode's answer (the caller's choice) */
 	char why[200]; /* the refusal of the last reply, or what the encoder refused */
 };
 
+/* p11i_call_init readies c for a channel with the shared region
+ * [region, region+len) (NULL: none), translating handles through the
+ * handle table. */
+void p11i_call_init(struct p11i_call *c, void *region, size_t len, uint64_t gen);
 void p11i_call_free(struct p11i_call *c);
 
 /* p11i_encode encodes the call id(a...) into c->w (a whole frame). It

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p11isolate/p11isolate/internal/cwire"
 	"github.com/p11isolate/p11isolate/internal/mechparams"
 	"github.com/p11isolate/p11isolate/internal/p11calls"
 	"github.com/p11isolate/p11isolate/internal/wire"
@@ -120,9 +121,11 @@ func hostCases() []hostCase {
 			params := [6]uintptr{uintptr(unsafe.Pointer(&iv[0])), 12, 96, 0, 0, 128}
 			l, _, _ := mechparams.Lookup(gcm)
 			e.Uint(gcm)
-			if err := mechparams.Encode(e, l, unsafe.Pointer(&params), func(h uint64) (uint64, bool) { return h, true }); err != nil {
-				panic(err)
+			body, ok := cwire.EncodeParam(l.Index(), unsafe.Pointer(&params))
+			if !ok {
+				panic("the C walker refused CK_GCM_PARAMS")
 			}
+			e.Write(body)
 			e.Uint(7)
 		}, func(a []uintptr) {
 			if a[2] != 7 || *(*uint64)(ptr(a[1])) != 0x1087 {

@@ -12,7 +12,7 @@ import (
 )
 
 // The call path allocates nothing per call beyond its pooled buffers: these
-// benchmarks run encodeRequest + decodeReply of the common calls against
+// benchmarks run encode + decode (the C data plane) of the common calls against
 // canned honest replies and report allocs/op, which must stay 0
 // (TestNoAllocs checks that in every `go test`).
 
@@ -107,17 +107,18 @@ func testChannel(tb testing.TB) *channel {
 		tb.Fatal(err)
 	}
 	unix.Close(memfd)
-	tb.Cleanup(func() { unix.Munmap(mem) })
-	return newChannel(-1, mem)
+	ch := newChannel(-1, mem, 0)
+	tb.Cleanup(ch.free)
+	return ch
 }
 
 // roundTrip encodes the request and decodes the canned reply, as forward
 // does around the socket.
 func (c *benchCall) roundTrip(tb testing.TB, h *host, ch *channel) {
-	if r, bad := ch.encodeRequest(h, c.f, c.args); bad {
+	if r, bad := ch.encode(c.f, c.args); bad {
 		tb.Fatalf("%s: encode refused: 0x%x", c.name, r)
 	}
-	if r, err := ch.decodeReply(h, c.f, c.args, c.reply); err != nil || r != 0 {
+	if r, err := ch.decode(h, c.f, c.args, c.reply); err != nil || r != 0 {
 		tb.Fatalf("%s: decode: 0x%x %v", c.name, r, err)
 	}
 }
@@ -207,7 +208,7 @@ func fakeChannel(tb testing.TB, reply []byte) (*host, func()) {
 	}
 	unix.Close(memfd)
 	go fakeHost(fds[1], reply)
-	ch := newChannel(fds[0], mem)
+	ch := newChannel(fds[0], mem, 0)
 	h := &host{idle: []*channel{ch}}
 	return h, func() { ch.close(); unix.Close(fds[1]) }
 }

@@ -25,7 +25,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/p11isolate/p11isolate/internal/config"
-	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -79,17 +78,14 @@ type host struct {
 	status   string // how the host ended, for the log
 }
 
-// channel is one call socket with its buffers.
+// channel is one call socket with its C data plane state (cshim/plane.c):
+// the request it encodes, the capacities it saved, the reply's writes.
 type channel struct {
 	fd      int
 	timeout time.Duration // receive timeout currently set on fd
-	enc     *wire.Encoder
-	dec     *wire.Decoder
 	r       wire.Reader
-	caps    []uint64     // per-argument capacities, saved between encode and decode
-	outMech []bool       // per 'm' argument: a parameter output is expected
-	region  *wire.Region // shared memory for bulk data (proxy/shm.go); nil: none
-	plan    outplan.Plan // the checked writes of the reply being decoded
+	c       *C.struct_p11i_call // C memory
+	mem     []byte              // the shared region (an mmap), nil: none
 }
 
 // startHost spawns a host, checks its handshake and has it load module,
@@ -383,7 +379,7 @@ func (h *host) get() (*channel, error) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	ch := newChannel(pair[0], mem)
+	ch := newChannel(pair[0], mem, h.gen)
 	if err != nil {
 		ch.close()
 		h.mu.Lock()

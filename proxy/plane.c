@@ -1,4 +1,5 @@
-/* See shim.c: the C data plane (cshim/plane.c, cshim/mp.c) compiled as part
- * of this package. */
+/* See shim.c: the C data plane (cshim/mp.c, cshim/plane.c, cshim/handles.c)
+ * compiled as part of this package. */
 #include "../cshim/mp.c"
 #include "../cshim/plane.c"
+#include "../cshim/handles.c"

@@ -372,7 +372,7 @@ func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout tim
 		logs.printf("%s: %v", f.Name, err)
 		return C.CKR_DEVICE_ERROR
 	}
-	r, bad := ch.encodeRequest(h, f, a)
+	r, bad := ch.encode(f, a)
 	if bad {
 		h.put(ch, true)
 		return r
@@ -388,9 +388,9 @@ func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout tim
 		}
 		ch.timeout = timeout
 	}
-	err = wire.WriteFrame(ch.fd, ch.enc.Frame())
+	err = wire.WriteFrame(ch.fd, ch.frame())
 	if f.CarriesSecret() {
-		ch.enc.Wipe()
+		clear(ch.frame()) // the PIN does not linger in the buffer
 	}
 	if err != nil {
 		return p.lost(h, ch, f, err)
@@ -403,7 +403,7 @@ func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout tim
 	if err != nil {
 		return p.lost(h, ch, f, err)
 	}
-	r, err = ch.decodeReply(h, f, a, body)
+	r, err = ch.decode(h, f, a, body)
 	if err != nil {
 		return p.lost(h, ch, f, err)
 	}

@@ -1,6 +1,14 @@
 package main
 
+/*
+#include <stdlib.h>
+#include "../cshim/plane.h"
+*/
+import "C"
+
 import (
+	"unsafe"
+
 	"fmt"
 	"sync"
 
@@ -60,16 +68,31 @@ func openRegion() ([]byte, int) {
 // close closes the channel's socket and unmaps its region.
 func (ch *channel) close() {
 	closeChannelFD(ch.fd)
-	if mem := ch.region.Mem(); mem != nil {
-		unix.Munmap(mem)
-	}
-	ch.region = nil
+	ch.free()
 }
 
-// newChannel makes a channel of socket fd and region mem (nil: none).
-func newChannel(fd int, mem []byte) *channel {
-	ch := &channel{fd: fd, enc: wire.NewEncoder(), dec: wire.NewDecoder(), region: wire.NewRegion(mem)}
-	ch.enc.SetRegion(ch.region)
-	ch.dec.SetRegion(ch.region)
+// free releases the channel's memory.
+func (ch *channel) free() {
+	if ch.c != nil {
+		C.p11i_call_free(ch.c)
+		C.free(unsafe.Pointer(ch.c))
+		ch.c = nil
+	}
+	if ch.mem != nil {
+		unix.Munmap(ch.mem)
+		ch.mem = nil
+	}
+}
+
+// newChannel makes a channel of socket fd and region mem (an mmap; nil:
+// none) for a host of handle generation gen.
+func newChannel(fd int, mem []byte, gen uint64) *channel {
+	ch := &channel{fd: fd, mem: mem}
+	ch.c = (*C.struct_p11i_call)(C.malloc(C.sizeof_struct_p11i_call))
+	var region unsafe.Pointer
+	if len(mem) > 0 {
+		region = unsafe.Pointer(&mem[0])
+	}
+	C.p11i_call_init(ch.c, region, C.size_t(len(mem)), C.uint64_t(gen))
 	return ch
 }

@@ -9,11 +9,12 @@ package cwire
 #include <stdlib.h>
 #include "../../cshim/mp.c"
 #include "../../cshim/plane.c"
+#include "../../cshim/handles.c"
 
 // The handle numbering of internal/mechparams' tests: bit 48 marks an
 // application handle.
-static uint64_t cw_to_vendor(void *ctx, uint64_t h) { (void)ctx; return h & ~(1ULL << 48); }
-static uint64_t cw_to_app(void *ctx, uint64_t h) { (void)ctx; return h ? h | (1ULL << 48) : 0; }
+static uint64_t cw_to_vendor(uint64_t gen, uint64_t h) { (void)gen; return h & ~(1ULL << 48); }
+static uint64_t cw_to_app(uint64_t gen, uint64_t h) { (void)gen; return h ? h | (1ULL << 48) : 0; }
 
 // cw_encode_struct writes the structure at p of layout l: 0, or -1 when it
 // cannot be carried. The body is left in c->w.
@@ -199,4 +200,14 @@ func DecodeParamOut(layout int, p unsafe.Pointer, reply []byte, ok bool) error {
 		return errors.New(C.GoString(&c.why[0]))
 	}
 	return nil
+}
+
+// HandleToVendor and HandleToApp are the handle table of the C data plane
+// (cshim/handles.c), for a host of handle generation gen.
+func HandleToVendor(gen, v uint64) uint64 {
+	return uint64(C.p11i_handle_to_vendor(C.uint64_t(gen), C.uint64_t(v)))
+}
+
+func HandleToApp(gen, v uint64) uint64 {
+	return uint64(C.p11i_handle_to_app(C.uint64_t(gen), C.uint64_t(v)))
 }

@@ -1,10 +1,13 @@
 package mechparams
 
+// The proxy's side of a crossing (walking the application's structure into
+// a request, checking the vendor's outputs) runs in the C data plane,
+// cshim/mechparams.c, on tables p11gen writes from this registry; this file
+// is the host's side (Build, EncodeOut) and the wire format both follow.
+
 import (
-	"errors"
 	"unsafe"
 
-	"github.com/p11isolate/p11isolate/internal/outplan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -42,20 +45,7 @@ const (
 	ptrFloor = 1 << 16
 )
 
-// Errors of EncodeParam.
-var (
-	// ErrHandle: a handle field names an object of a dead host.
-	ErrHandle = errors.New("mechanism parameter names a handle of a dead host")
-	// ErrParam: the parameter cannot be carried (a nested mechanism the
-	// registry does not know, nesting too deep, a length past the limits).
-	ErrParam = errors.New("mechanism parameter cannot be carried")
-)
-
 func at[T any](base unsafe.Pointer, off uintptr) *T { return (*T)(unsafe.Add(base, off)) }
-
-// HandleMap translates an object handle between the application's and the
-// vendor's numbering; ok is false for a handle that is no longer valid.
-type HandleMap func(h uint64) (uint64, bool)
 
 // scope is the enclosing structure, where Up lengths are read.
 type scope struct {
@@ -96,161 +86,6 @@ func ulongOrPtr(p unsafe.Pointer, off uintptr) uint64 {
 		return v
 	}
 	return uint64(*(*uint)(*at[unsafe.Pointer](p, off)))
-}
-
-// Encode writes the structure at p (l.Size bytes of the application's
-// memory), following every pointer. A refusal says why: ErrHandle (answer
-// CKR_KEY_HANDLE_INVALID) or ErrParam (CKR_MECHANISM_PARAM_INVALID). After
-// an error the encoder holds a partial message.
-func Encode(e *wire.Encoder, l *Layout, p unsafe.Pointer, toVendor HandleMap) error {
-	c := encoder{e: e, toVendor: toVendor}
-	return c.structure(l, p, scope{}, 0)
-}
-
-type encoder struct {
-	e        *wire.Encoder
-	toVendor HandleMap
-}
-
-func (c *encoder) structure(l *Layout, p unsafe.Pointer, up scope, depth int) error {
-	e := c.e
-	e.ArrayLen(len(l.Fields))
-	for i := range l.Fields {
-		f := &l.Fields[i]
-		if f.Only && f.Kind != Ptr {
-			e.Nil()
-			continue
-		}
-		var q unsafe.Pointer
-		if f.Kind >= Ptr && f.Kind != Struct {
-			q = *at[unsafe.Pointer](p, f.Off)
-		}
-		switch f.Kind {
-		case Ulong:
-			e.Uint(uint64(*at[uint](p, f.Off)))
-		case Handle:
-			h, ok := c.toVendor(uint64(*at[uint](p, f.Off)))
-			if !ok {
-				return ErrHandle
-			}
-			e.Uint(h)
-		case Byte:
-			e.Uint(uint64(*at[byte](p, f.Off)))
-		case Inline:
-			e.Bytes(unsafe.Slice(at[byte](p, f.Off), f.N))
-		case Ptr:
-			if q == nil {
-				e.Nil()
-				continue
-			}
-			n := length(l, f, p, up)
-			if n > maxBuffer {
-				return ErrParam
-			}
-			if f.Only {
-				e.Uint(n)
-			} else {
-				e.Bytes(unsafe.Slice((*byte)(q), n))
-			}
-		case UlongPtr:
-			if q == nil {
-				e.Nil()
-			} else {
-				e.Uint(uint64(*(*uint)(q)))
-			}
-		case UlongOrPtr:
-			if v := uint64(*at[uint](p, f.Off)); v < ptrFloor {
-				e.Uint(v)
-			} else {
-				e.ArrayLen(1)
-				e.Uint(uint64(*(*uint)(q)))
-			}
-		case CString:
-			if q == nil {
-				e.Nil()
-				continue
-			}
-			n := 0
-			for n < maxCString && *(*byte)(unsafe.Add(q, n)) != 0 {
-				n++
-			}
-			if n == maxCString {
-				return ErrParam
-			}
-			e.Bytes(unsafe.Slice((*byte)(q), n))
-		case Struct:
-			if err := c.structure(f.Sub, unsafe.Add(p, f.Off), scope{l, p}, depth); err != nil {
-				return err
-			}
-		case StructPtr:
-			if q == nil {
-				e.Nil()
-				continue
-			}
-			if err := c.structure(f.Sub, q, scope{l, p}, depth); err != nil {
-				return err
-			}
-		case StructArray:
-			if q == nil {
-				e.Nil()
-				continue
-			}
-			n := length(l, f, p, up)
-			if n > maxElems {
-				return ErrParam
-			}
-			e.ArrayLen(int(n))
-			for j := uintptr(0); j < uintptr(n); j++ {
-				if err := c.structure(f.Sub, unsafe.Add(q, j*f.Sub.Size), scope{}, depth); err != nil {
-					return err
-				}
-			}
-		case MechPtr:
-			if err := c.mechanism(q, depth+1); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// mechanism writes the CK_MECHANISM at m, nested depth deep.
-func (c *encoder) mechanism(m unsafe.Pointer, depth int) error {
-	e := c.e
-	if m == nil {
-		e.Nil()
-		return nil
-	}
-	if depth > wire.MaxNesting {
-		return ErrParam
-	}
-	f := mechanism.Fields
-	typ := uint64(*at[uint](m, f[0].Off))
-	param := *at[unsafe.Pointer](m, f[1].Off)
-	n := uint64(*at[uint](m, f[2].Off))
-	e.ArrayLen(3)
-	e.Uint(typ)
-	e.Uint(n)
-	if param == nil {
-		e.Nil()
-		return nil
-	}
-	l, raw, ok := Lookup(typ)
-	switch {
-	case !ok:
-		return ErrParam
-	case raw || n != uint64(l.Size):
-		if n > maxBuffer {
-			return ErrParam
-		}
-		e.Bytes(unsafe.Slice((*byte)(param), n))
-	case l.outs > 0:
-		// Nothing brings a nested mechanism's outputs back.
-		return ErrParam
-	default:
-		return c.structure(l, param, scope{}, depth)
-	}
-	return nil
 }
 
 // Build decodes a structure into memory from alloc, which returns zeroed
@@ -579,146 +414,6 @@ func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
 			return false
-		}
-	}
-	return true
-}
-
-// DecodeOut checks the Out fields of a reply against the application's
-// structure at p and queues their writes in plan; the caller applies the
-// plan once the whole reply is checked, so a refused reply writes nothing.
-// A buffer longer (or shorter) than the application declared, a value for a
-// NULL pointer, a length that disagrees with its bytes fail the decoder.
-// ok says the call returned CKR_OK: then no length the vendor reports for a
-// buffer may exceed the buffer's capacity, bytes or not (with an error, a
-// longer length is the size the vendor needs). Output handles are queued
-// for translation (outplan.Plan.Handle).
-func DecodeOut(d *wire.Decoder, l *Layout, p unsafe.Pointer, ok bool, plan *outplan.Plan) {
-	o := outDecoder{d: d, ok: ok, plan: plan}
-	o.structure(l, p, scope{})
-}
-
-type outDecoder struct {
-	d    *wire.Decoder
-	ok   bool
-	plan *outplan.Plan
-}
-
-// outValue is one decoded Out field, kept until its structure is checked.
-type outValue struct {
-	null bool
-	v    uint64
-	b    []byte
-}
-
-func (o *outDecoder) structure(l *Layout, p unsafe.Pointer, up scope) bool {
-	d := o.d
-	n := d.ArrayLen(len(l.Fields))
-	if !d.Ok() {
-		return false
-	}
-	if n != l.outs {
-		d.Fail("%s: %d output fields, want %d", l.Name, n, l.outs)
-		return false
-	}
-	vals := make([]outValue, len(l.Fields))
-	for i := range l.Fields {
-		f := &l.Fields[i]
-		if !f.Out {
-			continue
-		}
-		v := &vals[i]
-		switch f.Kind {
-		case Ulong, Handle:
-			v.v = d.Uint()
-		case Byte:
-			v.v = d.UintMax(255, f.Name)
-		case Inline:
-			v.b = d.Bytes()
-			if d.Ok() && len(v.b) != f.N {
-				d.Fail("%s.%s: %d bytes, want %d", l.Name, f.Name, len(v.b), f.N)
-			}
-		case Ptr:
-			if v.null = d.IsNil(); !v.null {
-				v.b = d.Bytes()
-			}
-		case UlongPtr:
-			if v.null = d.IsNil(); !v.null {
-				v.v = d.Uint()
-			}
-		case Struct:
-			if !o.structure(f.Sub, unsafe.Add(p, f.Off), scope{l, p}) {
-				return false
-			}
-		case StructPtr:
-			q := *at[unsafe.Pointer](p, f.Off)
-			if d.IsNil() != (q == nil) {
-				d.Fail("%s.%s: a structure for a NULL pointer, or none for a non-NULL one", l.Name, f.Name)
-				return false
-			}
-			if q != nil && !o.structure(f.Sub, q, scope{l, p}) {
-				return false
-			}
-		}
-		if !d.Ok() {
-			return false
-		}
-	}
-	// Every value is decoded: check them against what the application
-	// declared (its memory is untouched until the end) and queue the writes.
-	for i := range l.Fields {
-		f := &l.Fields[i]
-		if !f.Out {
-			continue
-		}
-		v := &vals[i]
-		var q unsafe.Pointer
-		if f.Kind == Ptr || f.Kind == UlongPtr {
-			q = *at[unsafe.Pointer](p, f.Off)
-		}
-		switch f.Kind {
-		case Ulong:
-			o.plan.Ulong(unsafe.Add(p, f.Off), v.v)
-		case Handle:
-			o.plan.Handle(unsafe.Add(p, f.Off), v.v)
-		case Byte:
-			o.plan.Byte(unsafe.Add(p, f.Off), byte(v.v))
-		case Inline:
-			o.plan.Copy(unsafe.Add(p, f.Off), v.b)
-		case UlongPtr:
-			if v.null != (q == nil) {
-				d.Fail("%s.%s: a value for a NULL pointer, or none for a non-NULL one", l.Name, f.Name)
-				return false
-			}
-			if q != nil {
-				o.plan.Ulong(q, v.v)
-			}
-		case Ptr:
-			capacity := length(l, f, p, up)
-			want := capacity
-			src := f.outLen(l)
-			if src != nil && !vals[f.Len].null {
-				want = vals[f.Len].v
-			}
-			if v.null {
-				// No bytes: the vendor wrote none, or reported more than
-				// fit. With CKR_OK the application would take the length
-				// as what its buffer now holds.
-				if o.ok && q != nil && want > capacity {
-					d.Fail("%s.%s: CKR_OK with a length of %d for a buffer of %d", l.Name, f.Name, want, capacity)
-					return false
-				}
-				continue
-			}
-			if src != nil && vals[f.Len].null {
-				d.Fail("%s.%s: bytes without their length", l.Name, f.Name)
-				return false
-			}
-			if q == nil || want > capacity || uint64(len(v.b)) != want {
-				d.Fail("%s.%s: %d bytes (length %d) for a buffer of %d", l.Name, f.Name, len(v.b), want, capacity)
-				return false
-			}
-			o.plan.Copy(q, v.b)
 		}
 	}
 	return true

@@ -1,8 +1,9 @@
 // Package mechparams is the one registry of PKCS#11 mechanism-parameter
-// layouts. The proxy walks a layout to read the application's parameter out
-// of C memory and encode it; the host walks the same layout to rebuild the
-// structure in its own memory for the vendor, and both walk it again for the
-// fields the vendor writes back.
+// layouts. The proxy's C data plane walks a layout (cmd/p11gen writes the
+// registry as C tables) to read the application's parameter and encode it;
+// the host walks the same layout to rebuild the structure in its own memory
+// for the vendor, and both walk it again for the fields the vendor writes
+// back.
 //
 // Layouts are for LP64 (CK_ULONG and pointers are 8 bytes); offsets follow
 // the C rules. The package's tests compile a C program against the PKCS#11
@@ -696,6 +697,16 @@ func Layouts() []*Layout {
 	walk(ECDH2DeriveParams)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Index is l's position in AllLayouts: the C tables' numbering.
+func (l *Layout) Index() int {
+	for i, x := range AllLayouts() {
+		if x == l {
+			return i
+		}
+	}
+	panic("mechparams: " + l.Name + " is not in AllLayouts")
 }
 
 // LenName is the name of the enclosing structure's field an Up length
