@@ -2,9 +2,13 @@
  * code replaces: the comments there say why each one holds. */
 #include "plane.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define ATTR_SIZE sizeof(CK_ATTRIBUTE)
 #define MAX_PREFILL (64u << 10) /* nested value buffers whose bytes cross */
@@ -18,11 +22,15 @@ void p11i_call_init(struct p11i_call *c, void *region, size_t len, uint64_t gen)
 	c->to_vendor = p11i_handle_to_vendor;
 	c->to_app = p11i_handle_to_app;
 	c->gen = gen;
+	c->timeout_set = -1;
 }
 
 void p11i_call_free(struct p11i_call *c)
 {
 	p11i_mpw_free(&c->w);
+	free(c->rbuf);
+	c->rbuf = NULL;
+	c->rcap = 0;
 	free(c->plan);
 	c->plan = NULL;
 	c->nplan = c->capplan = 0;
@@ -620,4 +628,151 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 		*rv = CKR_GENERAL_ERROR;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The exchange on the channel's socket                                */
+
+#define KEEP_RBUF (1u << 20) /* a larger reply buffer is freed after use */
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* set_timeout sets fd's receive timeout (0: none); a timeout shorter than
+ * a microsecond still is one, never "none". */
+static int set_timeout(int fd, int64_t ns)
+{
+	struct timeval tv = { .tv_sec = ns / 1000000000, .tv_usec = (ns % 1000000000) / 1000 };
+
+	if (ns > 0 && tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* send_all writes the whole frame. MSG_NOSIGNAL keeps a dead host from
+ * raising SIGPIPE in the application. */
+static int send_all(struct p11i_call *c, int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return P11I_RUN_CLOSED;
+		if (k < 0) {
+			snprintf(c->why, sizeof c->why, "send: %s", strerror(errno));
+			return P11I_RUN_ERROR;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return P11I_RUN_OK;
+}
+
+static int grow(struct p11i_call *c, size_t need)
+{
+	uint8_t *b;
+
+	if (need <= c->rcap)
+		return 1;
+	b = realloc(c->rbuf, need);
+	if (b == NULL)
+		return 0;
+	c->rbuf = b;
+	c->rcap = need;
+	return 1;
+}
+
+/* recv_frame reads one reply frame into c->rbuf; *len is its body's. */
+static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len)
+{
+	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
+	size_t have = 0, need = P11I_MP_HEADER;
+
+	if (!grow(c, 4096)) {
+		snprintf(c->why, sizeof c->why, "out of memory");
+		return P11I_RUN_ERROR;
+	}
+	while (have < need) {
+		ssize_t k = read(fd, c->rbuf + have, c->rcap - have);
+		if (k < 0 && errno == EINTR) {
+			/* Each retry would restart the receive timeout: re-arm it
+			 * with what is left of the deadline. */
+			if (deadline != 0) {
+				int64_t left = deadline - now_ns();
+				if (left <= 0)
+					return P11I_RUN_TIMEOUT;
+				set_timeout(fd, left);
+				c->timeout_set = -1;
+			}
+			continue;
+		}
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return P11I_RUN_TIMEOUT;
+		if (k == 0 || (k < 0 && errno == ECONNRESET))
+			return P11I_RUN_CLOSED;
+		if (k < 0) {
+			snprintf(c->why, sizeof c->why, "read: %s", strerror(errno));
+			return P11I_RUN_ERROR;
+		}
+		have += (size_t)k;
+		if (need == P11I_MP_HEADER && have >= P11I_MP_HEADER) {
+			uint32_t size = (uint32_t)c->rbuf[0] | (uint32_t)c->rbuf[1] << 8 | (uint32_t)c->rbuf[2] << 16 |
+					(uint32_t)c->rbuf[3] << 24;
+			if (size > P11I_MAX_FRAME) {
+				snprintf(c->why, sizeof c->why, "frame of %u bytes exceeds the %lu-byte cap", size,
+					 (unsigned long)P11I_MAX_FRAME);
+				return P11I_RUN_BAD;
+			}
+			need = P11I_MP_HEADER + (size_t)size;
+			if (!grow(c, need)) {
+				snprintf(c->why, sizeof c->why, "out of memory for a %u-byte reply", size);
+				return P11I_RUN_ERROR;
+			}
+		}
+	}
+	if (have > need) {
+		snprintf(c->why, sizeof c->why, "%zu bytes after the frame", have - need);
+		return P11I_RUN_BAD;
+	}
+	*len = need - P11I_MP_HEADER;
+	return P11I_RUN_OK;
+}
+
+int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t timeout_ns)
+{
+	size_t len = 0;
+	int st;
+
+	c->code = p11i_encode(c, id, a);
+	if (c->code != CKR_OK)
+		return P11I_RUN_ANSWER;
+	if (timeout_ns != c->timeout_set) {
+		if (set_timeout(fd, timeout_ns) != 0) {
+			snprintf(c->why, sizeof c->why, "setting the deadline: %s", strerror(errno));
+			return P11I_RUN_ERROR;
+		}
+		c->timeout_set = timeout_ns;
+	}
+	st = send_all(c, fd, c->w.buf, c->w.len);
+	if (p11i_funcs[id].secret)
+		memset(c->w.buf, 0, c->w.len); /* the PIN does not linger in the buffer */
+	if (st != P11I_RUN_OK)
+		return st;
+	st = recv_frame(c, fd, timeout_ns, &len);
+	if (st == P11I_RUN_OK) {
+		c->why[0] = '\0';
+		if (p11i_decode(c, id, a, c->rbuf + P11I_MP_HEADER, len, &c->code) != 0)
+			st = P11I_RUN_BAD;
+	}
+	if (c->rcap > KEEP_RBUF) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+	return st;
 }

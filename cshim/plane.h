@@ -47,6 +47,11 @@ struct p11i_call {
 	p11i_map_fn to_vendor, to_app; /* NULL: handles unchanged */
 	uint64_t gen;                   /* the host's handle generation */
 	CK_RV code;    /* room for p11i_decode's answer (the caller's choice) */
+	/* p11i_run's reply buffer, and the receive timeout set on the
+	 * channel's socket (-1: unknown). */
+	uint8_t *rbuf;
+	size_t rcap;
+	int64_t timeout_set;
 	char why[200]; /* the refusal of the last reply, or what the encoder refused */
 };
 
@@ -66,6 +71,21 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a);
  * for the application, or -1 with c->why when the reply cannot be true:
  * then nothing was written. */
 int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *body, size_t len, CK_RV *rv);
+
+/* What p11i_run did. */
+enum {
+	P11I_RUN_OK,      /* the vendor's answer is in c->code */
+	P11I_RUN_ANSWER,  /* the proxy answers by itself with c->code (c->why: why) */
+	P11I_RUN_TIMEOUT, /* no reply before the deadline */
+	P11I_RUN_CLOSED,  /* the host closed the channel: it died */
+	P11I_RUN_BAD,     /* the reply cannot be true (c->why): nothing was written */
+	P11I_RUN_ERROR,   /* a system call failed (c->why) */
+};
+
+/* p11i_run makes one call on the channel socket fd: encodes it, sends it,
+ * waits for the reply at most timeout_ns (0: forever; signals do not
+ * extend it), and checks and applies the reply. Nothing in it needs Go. */
+int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t timeout_ns);
 
 /* p11i_ckr_defined: whether a PKCS#11 version defines rv, or it is a vendor's. */
 int p11i_ckr_defined(CK_RV rv);

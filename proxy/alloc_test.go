@@ -118,7 +118,7 @@ func (c *benchCall) roundTrip(tb testing.TB, h *host, ch *channel) {
 	if r, bad := ch.encode(c.f, c.args); bad {
 		tb.Fatalf("%s: encode refused: 0x%x", c.name, r)
 	}
-	if r, err := ch.decode(h, c.f, c.args, c.reply); err != nil || r != 0 {
+	if r, err := ch.decode(c.f, c.args, c.reply); err != nil || r != 0 {
 		tb.Fatalf("%s: decode: 0x%x %v", c.name, r, err)
 	}
 }

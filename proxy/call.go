@@ -6,8 +6,10 @@ package main
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/p11isolate/p11isolate/internal/p11calls"
@@ -20,21 +22,42 @@ import (
 // writes. Go keeps what a call needs around it: the channel, the deadline,
 // the log.
 
-// encode encodes the call f(a...) into the channel's frame. bad is true
-// when the proxy answers by itself with r: a parameter the registry cannot
-// carry, a request past the frame cap.
-func (ch *channel) encode(f p11calls.Func, a []uintptr) (r rv, bad bool) {
-	r = rv(C.p11i_encode(ch.c, C.int(f.ID), argsPtr(a)))
+// run makes the call f(a...) on the channel, in C and in one crossing:
+// encoding, sending, waiting at most timeout (0: forever), checking and
+// writing the reply (see p11i_run and README, "What the application can
+// observe"). An error means the host died, hung, lied or broke (nothing of
+// its reply was written): the caller hands it to lost.
+func (ch *channel) run(h *host, f p11calls.Func, a []uintptr, timeout time.Duration) (rv, error) {
+	st := C.p11i_run(ch.c, C.int(ch.fd), C.int(f.ID), argsPtr(a), C.int64_t(timeout))
 	if ch.c.has_uncarried != 0 {
 		logUncarriable(f.Name, uint64(ch.c.uncarried))
 	}
-	if r != C.CKR_OK {
+	switch st {
+	case C.P11I_RUN_OK:
+		if ch.c.why[0] != 0 { // a code no PKCS#11 version defines
+			logs.printf("%s (%s): returning CKR_GENERAL_ERROR", C.GoString(&ch.c.why[0]), h.module)
+		}
+		return rv(ch.c.code), nil
+	case C.P11I_RUN_ANSWER:
 		if ch.c.why[0] != 0 {
 			logs.printf("%s", C.GoString(&ch.c.why[0]))
 		}
-		return r, true
+		return rv(ch.c.code), nil
+	case C.P11I_RUN_TIMEOUT:
+		return C.CKR_DEVICE_ERROR, wire.ErrTimeout
+	case C.P11I_RUN_CLOSED:
+		return C.CKR_DEVICE_ERROR, wire.ErrClosed
+	case C.P11I_RUN_BAD:
+		return C.CKR_DEVICE_ERROR, fmt.Errorf("%w: %s", wire.ErrMalformed, C.GoString(&ch.c.why[0]))
 	}
-	return C.CKR_OK, false
+	return C.CKR_DEVICE_ERROR, errors.New(C.GoString(&ch.c.why[0]))
+}
+
+// encode and decode are run's two halves without the socket, for the
+// tests of what a reply may do (reply_test.go).
+func (ch *channel) encode(f p11calls.Func, a []uintptr) (r rv, bad bool) {
+	r = rv(C.p11i_encode(ch.c, C.int(f.ID), argsPtr(a)))
+	return r, r != C.CKR_OK
 }
 
 // frame is the encoded request, length prefix included (C memory).
@@ -42,26 +65,16 @@ func (ch *channel) frame() []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(ch.c.w.buf)), ch.c.w.len)
 }
 
-// decode checks the reply to f(a...) whole and, if it can be true, writes
-// its outputs into the application's memory (see p11i_decode and README,
-// "What the application can observe"). An error means the host lied or
-// broke: nothing was written.
-func (ch *channel) decode(h *host, f p11calls.Func, a []uintptr, body []byte) (rv, error) {
+func (ch *channel) decode(f p11calls.Func, a []uintptr, body []byte) (rv, error) {
 	var p unsafe.Pointer
 	if len(body) > 0 {
 		p = unsafe.Pointer(&body[0])
 	}
-	// The code goes through C memory: a Go variable whose address C gets
-	// would be allocated on every call.
-	r := &ch.c.code
 	ch.c.why[0] = 0
-	if C.p11i_decode(ch.c, C.int(f.ID), argsPtr(a), p, C.size_t(len(body)), r) != 0 {
+	if C.p11i_decode(ch.c, C.int(f.ID), argsPtr(a), p, C.size_t(len(body)), &ch.c.code) != 0 {
 		return C.CKR_DEVICE_ERROR, fmt.Errorf("%w: %s", wire.ErrMalformed, C.GoString(&ch.c.why[0]))
 	}
-	if ch.c.why[0] != 0 { // a code no PKCS#11 version defines
-		logs.printf("%s (%s): returning CKR_GENERAL_ERROR", C.GoString(&ch.c.why[0]), h.module)
-	}
-	return rv(*r), nil
+	return rv(ch.c.code), nil
 }
 
 func argsPtr(a []uintptr) *C.uintptr_t {

@@ -81,11 +81,9 @@ type host struct {
 // channel is one call socket with its C data plane state (cshim/plane.c):
 // the request it encodes, the capacities it saved, the reply's writes.
 type channel struct {
-	fd      int
-	timeout time.Duration // receive timeout currently set on fd
-	r       wire.Reader
-	c       *C.struct_p11i_call // C memory
-	mem     []byte              // the shared region (an mmap), nil: none
+	fd  int
+	c   *C.struct_p11i_call // C memory; the receive timeout set on fd is its own
+	mem []byte              // the shared region (an mmap), nil: none
 }
 
 // startHost spawns a host, checks its handshake and has it load module,

@@ -372,38 +372,7 @@ func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout tim
 		logs.printf("%s: %v", f.Name, err)
 		return C.CKR_DEVICE_ERROR
 	}
-	r, bad := ch.encode(f, a)
-	if bad {
-		h.put(ch, true)
-		return r
-	}
-	if ch.r.Retimed {
-		ch.r.Retimed, ch.timeout = false, -1 // what is set on fd is unknown
-	}
-	if timeout != ch.timeout {
-		if err := wire.SetTimeout(ch.fd, timeout); err != nil {
-			h.put(ch, false)
-			logs.printf("%s: setting the deadline: %v", f.Name, err)
-			return C.CKR_DEVICE_ERROR
-		}
-		ch.timeout = timeout
-	}
-	err = wire.WriteFrame(ch.fd, ch.frame())
-	if f.CarriesSecret() {
-		clear(ch.frame()) // the PIN does not linger in the buffer
-	}
-	if err != nil {
-		return p.lost(h, ch, f, err)
-	}
-	ch.r.Deadline = time.Time{}
-	if timeout > 0 {
-		ch.r.Deadline = time.Now().Add(timeout)
-	}
-	body, err := ch.r.ReadFrame(ch.fd)
-	if err != nil {
-		return p.lost(h, ch, f, err)
-	}
-	r, err = ch.decode(h, f, a, body)
+	r, err := ch.run(h, f, a, timeout)
 	if err != nil {
 		return p.lost(h, ch, f, err)
 	}

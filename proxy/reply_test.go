@@ -220,13 +220,12 @@ func testChannelOn(tb testing.TB, mem []byte) *channel {
 }
 
 func run(s *scene, reply []byte) (rv, error) {
-	h := &host{}
 	ch := newChannel(-1, testRegionMem, 0)
 	defer func() { ch.mem = nil; ch.free() }()
 	if r, bad := ch.encode(s.f, s.args); bad {
 		return r, nil
 	}
-	return ch.decode(h, s.f, s.args, reply)
+	return ch.decode(s.f, s.args, reply)
 }
 
 func frame(parts func(e *wire.Encoder)) []byte {
@@ -307,7 +306,7 @@ func TestReferenceWithoutRegion(t *testing.T) {
 	s := regionScenes()[1]
 	ch := testChannelOn(t, nil)
 	ch.encode(s.f, s.args)
-	if _, err := ch.decode(&host{}, s.f, s.args, regionSeeds()[1]); err == nil {
+	if _, err := ch.decode(s.f, s.args, regionSeeds()[1]); err == nil {
 		t.Error("accepted")
 	}
 	s.check(t, regionSeeds()[1])
