@@ -155,6 +155,7 @@ wanted memfd-fallback && scenario memfd-fallback env P11ISOLATE_MODULE="$SOFTHSM
 wanted large && scenario large env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/bench/large.sh" "$PIN" all
 wanted isolation && scenario isolation bash "$ROOT/tests/isolation/run.sh"
 wanted hostile && scenario hostile bash "$ROOT/tests/hostile/run.sh"
+wanted prefork && scenario prefork bash "$ROOT/tests/fork/run.sh"
 if [[ -f $ROOT/tests/faults/run.sh ]] && wanted faults; then
 	scenario faults bash "$ROOT/tests/faults/run.sh"
 fi

@@ -1,0 +1,245 @@
+/* prefork: the prefork pattern of issue 10 against one PKCS#11 module.
+ *
+ *   prefork MODULE PIN WORKERS
+ *
+ * The parent initializes, logs in, makes an EC P-256 key pair on the token
+ * and signs; then it forks WORKERS workers, a little apart (SoftHSM2 now and
+ * then refuses logins from several processes at once), each of which calls
+ * C_Initialize again (as PKCS#11 requires of a child), logs in, finds the
+ * key, signs and verifies with the public key, and stays alive until every
+ * worker has signed (workers concurrently alive). One worker also forks a
+ * grandchild that does the same (a fork of a fork). A parent thread is in
+ * the middle of calls (C_GenerateRandom in a loop) while the workers are
+ * forked. Afterwards the parent signs and verifies again.
+ *
+ * Prints one line per check and "N passed, N failed"; exit status 1 on any
+ * failure. tests/fork/run.sh runs it against SoftHSM2 directly.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "../common/ckr.h"
+#include "../common/report.h"
+
+static CK_FUNCTION_LIST_PTR F;
+static const char *pin;
+static const CK_BYTE label[] = "prefork";
+
+/* Shared with the workers: how many signed, so each stays alive until all
+ * have (they are concurrently alive), and each one's verdict. */
+struct shared {
+	atomic_int signed_count;
+	int want;
+	CK_RV rv[64][4]; /* C_Initialize, C_Login, C_Sign, C_Verify */
+};
+static struct shared *sh;
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000 };
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+static CK_SLOT_ID token_slot(void)
+{
+	CK_SLOT_ID slots[8];
+	CK_ULONG n = 8;
+
+	if (F->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK || n == 0)
+		return (CK_SLOT_ID)-1;
+	return slots[0];
+}
+
+static CK_RV find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *h)
+{
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_LABEL, (void *)label, sizeof label - 1 } };
+	CK_ULONG n = 0;
+	CK_RV rv = F->C_FindObjectsInit(s, t, 2);
+
+	if (rv != CKR_OK)
+		return rv;
+	rv = F->C_FindObjects(s, h, 1, &n);
+	F->C_FindObjectsFinal(s);
+	return rv != CKR_OK ? rv : n == 1 ? CKR_OK : CKR_OBJECT_HANDLE_INVALID;
+}
+
+/* sign_verify signs a digest with the private key and verifies it with the
+ * public one: rv[0] the sign, rv[1] the verify. */
+static void sign_verify(CK_SESSION_HANDLE s, CK_RV rv[2])
+{
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+	CK_OBJECT_HANDLE priv, pub;
+	CK_BYTE digest[32], sig[128];
+	CK_ULONG n = sizeof sig;
+
+	memset(digest, 0x5a, sizeof digest);
+	rv[0] = find(s, CKO_PRIVATE_KEY, &priv);
+	rv[1] = CKR_GENERAL_ERROR;
+	if (rv[0] == CKR_OK && (rv[0] = F->C_SignInit(s, &m, priv)) == CKR_OK)
+		rv[0] = F->C_Sign(s, digest, sizeof digest, sig, &n);
+	if (rv[0] == CKR_OK && (rv[1] = find(s, CKO_PUBLIC_KEY, &pub)) == CKR_OK &&
+	    (rv[1] = F->C_VerifyInit(s, &m, pub)) == CKR_OK)
+		rv[1] = F->C_Verify(s, digest, sizeof digest, sig, n);
+}
+
+/* initialized: a child's C_Initialize succeeded, or the module says the
+ * state it inherited stands (SoftHSM2 does: CKR_CRYPTOKI_ALREADY_INITIALIZED),
+ * which applications such as libp11 take as success. */
+static int initialized(CK_RV rv) { return rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED; }
+
+/* worker is a forked process's life: initialize again, log in, sign and
+ * verify, wait for the others; its verdicts go to sh->rv[i], and its fork
+ * (grandchild >= 0)'s to sh->rv[grandchild]. */
+static void worker(int i, int grandchild)
+{
+	CK_SESSION_HANDLE s;
+	CK_RV *rv = sh->rv[i];
+
+	rv[0] = F->C_Initialize(NULL);
+	rv[1] = rv[2] = rv[3] = CKR_GENERAL_ERROR;
+	if (initialized(rv[0]) && (rv[1] = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
+		rv[1] = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+		if (rv[1] == CKR_USER_ALREADY_LOGGED_IN)
+			rv[1] = CKR_OK;
+		if (rv[1] == CKR_OK)
+			sign_verify(s, &rv[2]);
+	}
+	atomic_fetch_add(&sh->signed_count, 1);
+	if (grandchild >= 0) {
+		pid_t g = fork();
+		if (g == 0) {
+			worker(grandchild, -1);
+			_exit(0);
+		}
+		waitpid(g, NULL, 0);
+	}
+	/* Alive until every worker has signed. */
+	for (int t = 0; t < 600 && atomic_load(&sh->signed_count) < sh->want; t++)
+		sleep_ms(50);
+	if (initialized(rv[0]))
+		F->C_Finalize(NULL);
+}
+
+static atomic_int stop;
+static atomic_long busy_calls, busy_fail;
+
+/* busy is a parent thread in the middle of calls while the workers fork. */
+static void *busy(void *arg)
+{
+	CK_SESSION_HANDLE s = *(CK_SESSION_HANDLE *)arg;
+	CK_BYTE r[32];
+
+	while (!atomic_load(&stop)) {
+		if (F->C_GenerateRandom(s, r, sizeof r) != CKR_OK)
+			atomic_fetch_add(&busy_fail, 1);
+		atomic_fetch_add(&busy_calls, 1);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	CK_BBOOL yes = CK_TRUE;
+	CK_MECHANISM gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pubt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 }, { CKA_TOKEN, &yes, 1 },
+				{ CKA_VERIFY, &yes, 1 }, { CKA_LABEL, (void *)label, sizeof label - 1 } };
+	CK_ATTRIBUTE privt[] = { { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+				 { CKA_LABEL, (void *)label, sizeof label - 1 } };
+	CK_OBJECT_HANDLE pub, priv;
+	CK_SESSION_HANDLE s, s2;
+	CK_C_GetFunctionList get;
+	pthread_t th;
+	CK_RV rv, sv[2];
+	int workers, ok = 0;
+	void *lib;
+
+	if (argc != 4 || (workers = atoi(argv[3])) < 1 || workers > 60) {
+		fprintf(stderr, "usage: prefork MODULE PIN WORKERS (1..60)\n");
+		return 2;
+	}
+	pin = argv[2];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if ((lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL ||
+	    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL || get(&F) != CKR_OK) {
+		fprintf(stderr, "prefork: cannot load %s\n", argv[1]);
+		return 2;
+	}
+	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return 2;
+	sh->want = workers + 1; /* the grandchild signs too */
+	for (int i = 0; i <= workers; i++)
+		for (int j = 0; j < 4; j++)
+			sh->rv[i][j] = CKR_GENERAL_ERROR; /* a worker that never reported fails */
+
+	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+	rv = F->C_Initialize(&ia);
+	check(rv == CKR_OK, "parent: C_Initialize = %s", ckr_name(rv));
+	rv = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	check(rv == CKR_OK, "parent: C_OpenSession = %s", ckr_name(rv));
+	rv = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	check(rv == CKR_OK, "parent: C_Login = %s", ckr_name(rv));
+	rv = F->C_GenerateKeyPair(s, &gen, pubt, 4, privt, 4, &pub, &priv);
+	check(rv == CKR_OK, "parent: EC P-256 key pair on the token = %s", ckr_name(rv));
+	sign_verify(s, sv);
+	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent: sign %s, verify %s", ckr_name(sv[0]), ckr_name(sv[1]));
+
+	F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s2);
+	pthread_create(&th, NULL, busy, &s2);
+	pid_t pids[64];
+	for (int i = 0; i < workers; i++) {
+		sleep_ms(150); /* a little apart: SoftHSM2 rewrites its token file at every login */
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			/* Worker 0 also forks a grandchild (verdicts in slot workers). */
+			worker(i, i == 0 ? workers : -1);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < workers; i++) {
+		int st;
+		waitpid(pids[i], &st, 0);
+		check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker %d ended normally (status 0x%x)", i, st);
+	}
+	atomic_store(&stop, 1);
+	pthread_join(th, NULL);
+	check(atomic_load(&busy_fail) == 0, "parent thread: %ld calls during the forks, %ld failed",
+	      atomic_load(&busy_calls), atomic_load(&busy_fail));
+
+	for (int i = 0; i <= workers; i++) {
+		CK_RV *r = sh->rv[i];
+		int good = initialized(r[0]) && r[1] == CKR_OK && r[2] == CKR_OK && r[3] == CKR_OK;
+		ok += good;
+		char who[48];
+		if (i == workers)
+			snprintf(who, sizeof who, "grandchild (a fork of worker 0)");
+		else
+			snprintf(who, sizeof who, "worker %d", i);
+		check(good, "%s: C_Initialize %s, C_Login %s, sign %s, verify %s", who, ckr_name(r[0]), ckr_name(r[1]),
+		      ckr_name(r[2]), ckr_name(r[3]));
+	}
+	sign_verify(s, sv);
+	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the workers: sign %s, verify %s", ckr_name(sv[0]),
+	      ckr_name(sv[1]));
+	F->C_DestroyObject(s, pub);
+	F->C_DestroyObject(s, priv);
+	F->C_Finalize(NULL);
+	note("prefork: %d of %d workers (and the grandchild) signed and verified", ok, workers + 1);
+	printf("%d passed, %d failed\n", atomic_load(&n_ok), atomic_load(&n_fail));
+	return atomic_load(&n_fail) ? 1 : 0;
+}
