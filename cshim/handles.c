@@ -127,3 +127,7 @@ uint64_t p11i_handle_to_app(uint64_t gen, uint64_t v)
 	pthread_mutex_unlock(&table.mu);
 	return a;
 }
+
+/* p11i_handles_reset makes the table usable in a forked child: a parent
+ * thread may have held its lock at the fork. */
+void p11i_handles_reset(void) { pthread_mutex_init(&table.mu, NULL); }

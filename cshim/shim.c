@@ -40,12 +40,15 @@ void p11i_fd_unregister(int fd)
 
 static void p11i_after_fork_child(void)
 {
-	atomic_store(&p11i_forked, 1);
+	int was_child = atomic_exchange(&p11i_forked, 1);
+
 	for (int i = 0; i < P11I_MAX_FDS; i++) {
 		int v = atomic_exchange(&p11i_fds[i], 0);
 		if (v > 0)
 			close(v - 1);
 	}
+	p11i_handles_reset();
+	p11i_child_reset(was_child);
 }
 
 __attribute__((constructor)) static void p11i_load(void)
@@ -59,23 +62,11 @@ static int p11i_in_forked_child(void)
 	return atomic_load(&p11i_forked) || getpid() != p11i_pid;
 }
 
-static void p11i_say(const char *msg)
-{
-	ssize_t unused = write(STDERR_FILENO, msg, strlen(msg));
-	(void)unused;
-}
-
 CK_RV p11i_call(int id, uintptr_t *args)
 {
-	if (p11i_in_forked_child()) {
-		if (id == 0) {
-			p11i_say("p11isolate: C_Initialize in a process forked after libp11isolate.so was loaded "
-				 "is not supported (the Go runtime does not survive fork); "
-				 "exec a new program, or load the module only in the child\n");
-			return CKR_GENERAL_ERROR;
-		}
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	}
+	/* A forked child cannot enter Go: it runs the C path (child.c). */
+	if (p11i_in_forked_child())
+		return p11i_child_call(id, args);
 	return p11i_go_call(id, args);
 }
 

@@ -72,4 +72,31 @@ int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
 
 void p11i_log_write(int fd, const char *buf, size_t len);
 
+/* What a process forked after the library was loaded needs to start a host
+ * of its own without Go (child.c): set by the parent at each C_Initialize,
+ * in C memory that is never freed while it is current. */
+struct p11i_kit {
+	int parent_initialized; /* the parent is between C_Initialize and C_Finalize */
+	int exe_fd;             /* the verified host image (a sealed memfd, or the installed binary) */
+	char **argv, **envp;    /* the host's, envp already filtered */
+	struct p11i_sandbox sb; /* its lists in C memory */
+	int64_t timeout_ns, keygen_ns;
+	char *module, *module_sha256;
+	uint64_t memory_limit;
+	char *log_path; /* NULL: stderr */
+	char *build_id;
+	int protocol;
+	/* The parent's C_Initialize, replayed into the child's host. */
+	int init_null;
+	CK_FLAGS init_flags;
+	unsigned init_mutexes;
+	char *init_reserved;
+};
+void p11i_kit_set(struct p11i_kit *k);
+CK_RV p11i_child_call(int id, uintptr_t *args);
+/* p11i_child_reset runs in a new child; was_child: the parent was a forked
+ * child itself (a fork of a fork). */
+void p11i_child_reset(int was_child);
+void p11i_handles_reset(void);
+
 #endif

@@ -270,6 +270,7 @@ func (p *proxy) initialize(argp uintptr) rv {
 	p.failed, p.backoff, p.nextStart = "", 0, time.Time{}
 	p.host = h
 	p.initialized = true
+	p.leaveKit()
 	return C.CKR_OK
 }
 
@@ -348,6 +349,7 @@ func (p *proxy) finalize(a []uintptr) rv {
 	}
 	p.mu.Lock()
 	p.initialized = false
+	kitFinalized()
 	p.host = nil
 	p.mu.Unlock()
 	if h != nil {
