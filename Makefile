@@ -18,7 +18,7 @@ BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 
 # Debian packages the build, the tests and the demo use.
 APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3-tools default-jdk-headless \
-	libengine-pkcs11-openssl gnutls-bin
+	libengine-pkcs11-openssl gnutls-bin python3-pykcs11
 
 .PHONY: all deps demo test unit integration vet fuzz bench isolation install clean generate
 

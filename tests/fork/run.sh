@@ -3,8 +3,9 @@
 # fork of a fork, against SoftHSM2 loaded directly and through
 # libp11isolate.so (there also with a parent thread mid-call during the
 # forks: SoftHSM2 loaded directly may deadlock in a child on a lock that
-# thread held): the same verdicts, every worker signs and verifies. Ends with
-# "N passed, N failed" over both runs.
+# thread held): the same verdicts, every worker signs and verifies. Then
+# Python multiprocessing with PyKCS11 both ways. Ends with "N passed, N
+# failed" over every run.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -50,6 +51,22 @@ if ((rc != 0)); then
 	echo "--- the proxy's log:"
 	tail -n 20 "$work/proxy.log" || true
 fi
+# Python multiprocessing (fork start method) with Debian's PyKCS11: a pool of
+# forked workers signs, directly and through the proxy.
+PYTHON=/usr/bin/python3
+"$PYTHON" -c 'import PyKCS11' 2>/dev/null || die "python3-pykcs11 is missing: run 'make deps'"
+for side in direct proxy; do
+	eval "$("$ROOT/softhsm-testenv/new-token" "$work/py-$side" mp 12345678 1234 2>/dev/null)" ||
+		die "cannot create a SoftHSM2 token"
+	echo "--- Python multiprocessing, $side"
+	if [[ $side == direct ]]; then
+		timeout 120 "$PYTHON" "$ROOT/tests/fork/multiprocessing_sign.py" "$SOFTHSM" 1234 4 | tee "$work/py-$side.out" || rc=$?
+	else
+		P11ISOLATE_MODULE=$SOFTHSM P11ISOLATE_LOG=$work/proxy.log timeout 120 \
+			"$PYTHON" "$ROOT/tests/fork/multiprocessing_sign.py" "$LIB" 1234 4 | tee "$work/py-$side.out" || rc=$?
+	fi
+done
+
 # Nothing of the parent's or the children's hosts is left once they exited.
 sleep 1
 hosts_after=$(pgrep -fc '^p11isolate-host' || true)
@@ -60,7 +77,7 @@ if ((hosts_after > hosts_before)); then
 else
 	echo "ok   - no host process left after the workers and the parent exited"
 fi
-passed=$(cat "$work/direct.out" "$work/proxy.out" | grep -c '^ok ' || true)
-failed=$(cat "$work/direct.out" "$work/proxy.out" | grep -c '^FAIL ' || true)
+passed=$(cat "$work"/*.out | grep -c '^ok ' || true)
+failed=$(cat "$work"/*.out | grep -c '^FAIL ' || true)
 printf '%d passed, %d failed\n' "$passed" "$failed"
 exit "$rc"
