@@ -10,6 +10,7 @@ in, sign and verify with the public key. Prints one line per worker and
 """
 import multiprocessing
 import sys
+import time
 
 import PyKCS11
 from PyKCS11 import LowLevel
@@ -33,6 +34,10 @@ def sign_verify(session):
 
 
 def worker(i):
+    # A little apart: SoftHSM2 rewrites its token file at every login, and a
+    # process reading it meanwhile (another worker's module, loaded directly
+    # or in its own host) may find it half written.
+    time.sleep(0.3 * i)
     rv = lib.lib.C_Initialize()
     if rv not in (PyKCS11.CKR_OK, PyKCS11.CKR_CRYPTOKI_ALREADY_INITIALIZED):
         return i, "C_Initialize: " + PyKCS11.CKR[rv]

@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 	}
 	pid_t pids[64];
 	for (int i = 0; i < workers; i++) {
-		sleep_ms(150); /* a little apart: SoftHSM2 rewrites its token file at every login */
+		sleep_ms(250); /* a little apart: SoftHSM2 rewrites its token file at every login */
 		pids[i] = fork();
 		if (pids[i] == 0) {
 			/* Worker 0 also forks a grandchild (verdicts in slot workers). */
