@@ -1,6 +1,8 @@
 /* prefork: the prefork pattern of issue 10 against one PKCS#11 module.
  *
  *   prefork MODULE PIN WORKERS [busy]
+ *   prefork MODULE PIN faults      (through the proxy, MODULE faultmod:
+ *                                   FAULTMOD_FILE and P11ISOLATE_LOG set)
  *
  * The parent initializes, logs in, makes an EC P-256 key pair on the token
  * and signs; then it forks WORKERS workers, a little apart (SoftHSM2 now and
@@ -154,7 +156,8 @@ static void *busy(void *arg)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+/* make_key makes the EC P-256 key pair the workers use, on the token. */
+static CK_RV make_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
 	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 	CK_BBOOL yes = CK_TRUE;
@@ -163,6 +166,111 @@ int main(int argc, char **argv)
 				{ CKA_VERIFY, &yes, 1 }, { CKA_LABEL, (void *)label, sizeof label - 1 } };
 	CK_ATTRIBUTE privt[] = { { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
 				 { CKA_LABEL, (void *)label, sizeof label - 1 } };
+
+	return F->C_GenerateKeyPair(s, &gen, pubt, 4, privt, 4, pub, priv);
+}
+
+/* arm makes spec the fault of faultmod (FAULTMOD_FILE), by rename so that
+ * the new arming restarts its count. */
+static void arm(const char *spec)
+{
+	const char *path = getenv("FAULTMOD_FILE");
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", spec) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+		fprintf(stderr, "prefork: cannot arm %s\n", spec);
+}
+
+static int log_has(const char *what)
+{
+	char buf[1 << 16];
+	FILE *f = fopen(getenv("P11ISOLATE_LOG"), "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, what) != NULL;
+}
+
+/* child_session opens a session in this process and logs in. */
+static CK_RV child_session(CK_SESSION_HANDLE *s)
+{
+	CK_RV rv = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, s);
+	if (rv == CKR_OK) {
+		rv = F->C_Login(*s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+		if (rv == CKR_USER_ALREADY_LOGGED_IN)
+			rv = CKR_OK;
+	}
+	return rv;
+}
+
+/* faults: in a forked child, the host's crash, hang and lie are the
+ * child's CKR_DEVICE_ERROR and a fresh host, never the parent's. */
+static int faults(void)
+{
+	static const struct {
+		const char *spec, *log;
+	} cases[] = {
+		{ "segv:C_Sign", "died during C_Sign" },
+		{ "hang:C_Sign", "passed its deadline" },
+		{ "biglen:C_Sign", "cannot be true" },
+	};
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE pub, priv;
+	CK_RV sv[2], rv;
+
+	arm("none");
+	if (F->C_Initialize(NULL) != CKR_OK || F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
+	    F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) != CKR_OK || make_key(s, &pub, &priv) != CKR_OK)
+		return 2;
+	sign_verify(s, sv);
+	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent: sign %s, verify %s", ckr_name(sv[0]), ckr_name(sv[1]));
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int res[2];
+		if (pipe(res) != 0)
+			return 2;
+		pid_t pid = fork();
+		if (pid == 0) {
+			CK_SESSION_HANDLE cs;
+			CK_RV r[4] = { CKR_GENERAL_ERROR, CKR_GENERAL_ERROR, CKR_GENERAL_ERROR, CKR_GENERAL_ERROR };
+			CK_RV init = F->C_Initialize(NULL);
+			if ((init == CKR_OK || init == CKR_CRYPTOKI_ALREADY_INITIALIZED) && child_session(&cs) == CKR_OK) {
+				arm(cases[i].spec);
+				sign_verify(cs, r); /* the fault: r[0] */
+				arm("none");
+				r[2] = child_session(&cs); /* a fresh host */
+				if (r[2] == CKR_OK)
+					sign_verify(cs, &r[2]);
+			}
+			ssize_t unused = write(res[1], r, sizeof r);
+			(void)unused;
+			_exit(0);
+		}
+		close(res[1]);
+		CK_RV r[4] = { 0 };
+		ssize_t got = read(res[0], r, sizeof r);
+		close(res[0]);
+		waitpid(pid, NULL, 0);
+		check(got == (ssize_t)sizeof r && r[0] == CKR_DEVICE_ERROR, "child, %s: C_Sign = %s", cases[i].spec,
+		      ckr_name(r[0]));
+		check(got == (ssize_t)sizeof r && r[2] == CKR_OK && r[3] == CKR_OK,
+		      "child, %s: then a fresh host: sign %s, verify %s", cases[i].spec, ckr_name(r[2]), ckr_name(r[3]));
+		check(log_has(cases[i].log), "child, %s: the log says \"%s\"", cases[i].spec, cases[i].log);
+		sign_verify(s, sv);
+		check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the child's %s: sign %s, verify %s", cases[i].spec,
+		      ckr_name(sv[0]), ckr_name(sv[1]));
+	}
+	rv = F->C_Finalize(NULL);
+	check(rv == CKR_OK, "parent: C_Finalize = %s", ckr_name(rv));
+	printf("%d passed, %d failed\n", atomic_load(&n_ok), atomic_load(&n_fail));
+	return atomic_load(&n_fail) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
 	CK_OBJECT_HANDLE pub, priv;
 	CK_SESSION_HANDLE s, s2;
 	CK_C_GetFunctionList get;
@@ -171,6 +279,17 @@ int main(int argc, char **argv)
 	int workers, ok = 0;
 	void *lib;
 
+	if (argc == 4 && strcmp(argv[3], "faults") == 0) {
+		pin = argv[2];
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		if ((lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL ||
+		    (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL || get(&F) != CKR_OK ||
+		    getenv("FAULTMOD_FILE") == NULL || getenv("P11ISOLATE_LOG") == NULL) {
+			fprintf(stderr, "prefork: faults needs MODULE loadable, FAULTMOD_FILE and P11ISOLATE_LOG\n");
+			return 2;
+		}
+		return faults();
+	}
 	if (argc < 4 || argc > 5 || (workers = atoi(argv[3])) < 1 || workers > 60 ||
 	    (argc == 5 && strcmp(argv[4], "busy") != 0)) {
 		fprintf(stderr, "usage: prefork MODULE PIN WORKERS (1..60) [busy]\n");
@@ -198,7 +317,7 @@ int main(int argc, char **argv)
 	check(rv == CKR_OK, "parent: C_OpenSession = %s", ckr_name(rv));
 	rv = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 	check(rv == CKR_OK, "parent: C_Login = %s", ckr_name(rv));
-	rv = F->C_GenerateKeyPair(s, &gen, pubt, 4, privt, 4, &pub, &priv);
+	rv = make_key(s, &pub, &priv);
 	check(rv == CKR_OK, "parent: EC P-256 key pair on the token = %s", ckr_name(rv));
 	sign_verify(s, sv);
 	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent: sign %s, verify %s", ckr_name(sv[0]), ckr_name(sv[1]));

@@ -4,7 +4,8 @@
 # libp11isolate.so (there also with a parent thread mid-call during the
 # forks: SoftHSM2 loaded directly may deadlock in a child on a lock that
 # thread held): the same verdicts, every worker signs and verifies. Then
-# Python multiprocessing with PyKCS11 both ways. Ends with "N passed, N
+# faults inside a forked child (crash, hang, lie) and Python multiprocessing
+# with PyKCS11 both ways. Ends with "N passed, N
 # failed" over every run.
 set -euo pipefail
 
@@ -51,6 +52,19 @@ if ((rc != 0)); then
 	echo "--- the proxy's log:"
 	tail -n 20 "$work/proxy.log" || true
 fi
+# Faults inside a forked child (faultmod wrapping SoftHSM2): the host's crash,
+# hang and lie are the child's CKR_DEVICE_ERROR and a fresh host, logged,
+# never the parent's.
+FAULTMOD=$ROOT/build/tests/libfaultmod.so
+[[ -f $FAULTMOD ]] || make -s build/tests/libfaultmod.so >&2 || die "cannot build faultmod"
+eval "$("$ROOT/softhsm-testenv/new-token" "$work/faults" faults 12345678 1234 2>/dev/null)" ||
+	die "cannot create a SoftHSM2 token"
+echo none >"$work/fault"
+echo "--- faults in a forked child"
+FAULTMOD_FILE=$work/fault FAULTMOD_MODULE=$SOFTHSM P11ISOLATE_ENV='FAULTMOD_*' P11ISOLATE_MODULE=$FAULTMOD \
+	P11ISOLATE_TIMEOUT=2s P11ISOLATE_LOG=$work/faults.log timeout 120 "$DRIVER" "$LIB" 1234 faults |
+	tee "$work/faults.out" || rc=$?
+
 # Python multiprocessing (fork start method) with Debian's PyKCS11: a pool of
 # forked workers signs, directly and through the proxy.
 PYTHON=/usr/bin/python3
