@@ -8,6 +8,7 @@
 #include "shim.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,12 +38,13 @@ static struct {
 	int up;           /* a host runs */
 	pid_t pid;
 	int pidfd, ctl, log_fd;
+	int status_fd; /* the namespace init reports the host's wait status here; -1: none */
 	uint64_t gen;
 	struct chan *idle[MAX_CHANNELS];
 	int nidle, count;
 	int64_t next_start; /* back-off after a host failed at start */
 	int64_t backoff;
-} ch = { .mu = PTHREAD_MUTEX_INITIALIZER, .pidfd = -1, .ctl = -1, .log_fd = -1 };
+} ch = { .mu = PTHREAD_MUTEX_INITIALIZER, .pidfd = -1, .ctl = -1, .log_fd = -1, .status_fd = -1 };
 
 /* p11i_child_reset runs in the child right after the fork: nothing of the
  * parent's state is the child's (its channels are closed by the shim). */
@@ -55,7 +57,7 @@ void p11i_child_reset(int was_child)
 	pthread_mutex_init(&ch.mu, NULL);
 	ch.initialized = 0;
 	ch.up = 0;
-	ch.pidfd = ch.ctl = ch.log_fd = -1;
+	ch.pidfd = ch.ctl = ch.log_fd = ch.status_fd = -1;
 	ch.nidle = ch.count = 0; /* the parent's channels are not ours: forgotten */
 	ch.next_start = ch.backoff = 0;
 	ch.gen = 1 << 15; /* handles of the parent's host are dead here */
@@ -127,6 +129,38 @@ static void kill_host(void)
 		close(ch.pidfd);
 		ch.pidfd = -1;
 	}
+	if (ch.status_fd >= 0) {
+		close(ch.status_fd);
+		ch.status_fd = -1;
+	}
+}
+
+/* how_it_ended describes how the host ended, if it has within 200 ms:
+ * from its init's report (a pid namespace) or its own wait status. */
+static const char *how_it_ended(char *buf, size_t len)
+{
+	struct pollfd pf = { .fd = ch.pidfd, .events = POLLIN };
+	siginfo_t si;
+	int st;
+
+	buf[0] = '\0';
+	if (ch.pidfd < 0 || poll(&pf, 1, 200) != 1)
+		return buf;
+	if (ch.status_fd >= 0 && read(ch.status_fd, &st, sizeof st) == (ssize_t)sizeof st) {
+		if (WIFSIGNALED(st))
+			snprintf(buf, len, ": it was killed by signal SIG%s", sigabbrev_np(WTERMSIG(st)));
+		else if (WIFEXITED(st))
+			snprintf(buf, len, ": it exited with status %d", WEXITSTATUS(st));
+		return buf;
+	}
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PIDFD, (id_t)ch.pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0) {
+		if (si.si_code == CLD_EXITED)
+			snprintf(buf, len, ": it exited with status %d", si.si_status);
+		else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+			snprintf(buf, len, ": it was killed by signal SIG%s", sigabbrev_np(si.si_status));
+	}
+	return buf;
 }
 
 /* ctl_read reads one control frame's body into c's buffer. */
@@ -328,10 +362,12 @@ static CK_RV call(int id, const uintptr_t *a, int64_t timeout)
 			child_log("%s in %s (host pid %d) passed its deadline: killing the host; the next call starts a new one",
 				  p11i_funcs[id].name, kit->module, (int)ch.pid);
 			break;
-		case P11I_RUN_CLOSED:
-			child_log("the host (pid %d) running %s died during %s; the next call starts a new one", (int)ch.pid,
-				  kit->module, p11i_funcs[id].name);
+		case P11I_RUN_CLOSED: {
+			char how[64];
+			child_log("the host (pid %d) running %s died during %s%s; the next call starts a new one",
+				  (int)ch.pid, kit->module, p11i_funcs[id].name, how_it_ended(how, sizeof how));
 			break;
+		}
 		default:
 			child_log("%s: the reply of %s (host pid %d) cannot be true: %s; returning CKR_DEVICE_ERROR and killing the host, the next call starts a new one",
 				  p11i_funcs[id].name, kit->module, (int)ch.pid, why);
@@ -381,8 +417,12 @@ static CK_RV start(void)
 	close(null_fd);
 	if (status[1] >= 0)
 		close(status[1]);
+	if (status[0] >= 0 && (pid < 0 || !(rep.layers & (1u << P11I_L_INIT)))) {
+		close(status[0]); /* no init: nobody reports on it */
+		status[0] = -1;
+	}
 	if (status[0] >= 0)
-		close(status[0]);
+		fcntl(status[0], F_SETFL, O_NONBLOCK);
 	if (pid < 0) {
 		close(pair[0]);
 		child_log("cannot start the host: clone3: %s", strerror(err));
@@ -392,6 +432,7 @@ static CK_RV start(void)
 	ch.pid = (pid_t)pid;
 	ch.pidfd = pidfd;
 	ch.ctl = pair[0];
+	ch.status_fd = status[0];
 	ch.gen = (ch.gen + 1) % (1 << 16);
 	if (ch.gen == 0)
 		ch.gen = 1;

@@ -214,7 +214,7 @@ static int faults(void)
 	static const struct {
 		const char *spec, *log;
 	} cases[] = {
-		{ "segv:C_Sign", "died during C_Sign" },
+		{ "segv:C_Sign", "died during C_Sign: it was killed by signal SIGSEGV" },
 		{ "hang:C_Sign", "passed its deadline" },
 		{ "biglen:C_Sign", "cannot be true" },
 	};
