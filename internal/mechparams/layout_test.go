@@ -13,32 +13,6 @@ import (
 	"testing"
 )
 
-// allLayouts is every layout value of the registry, nested ones and
-// same-named variants included.
-func allLayouts() []*Layout {
-	seen := map[*Layout]bool{}
-	var out []*Layout
-	var walk func(l *Layout)
-	walk = func(l *Layout) {
-		if seen[l] {
-			return
-		}
-		seen[l] = true
-		out = append(out, l)
-		for _, f := range l.Fields {
-			if f.Sub != nil {
-				walk(f.Sub)
-			}
-		}
-	}
-	for _, s := range structured {
-		walk(s.l)
-	}
-	walk(ECDH2DeriveParams)
-	walk(mechanism)
-	return out
-}
-
 // Layouts that are a C scalar or array type, not a structure: sizeof only.
 var cScalar = map[string]bool{
 	"CK_RC2_PARAMS": true, "CK_MAC_GENERAL_PARAMS": true, "CK_EXTRACT_PARAMS": true,
@@ -94,7 +68,7 @@ func TestLayoutsMatchC(t *testing.T) {
 		ctype string
 	}
 	var checks []check
-	for _, l := range allLayouts() {
+	for _, l := range AllLayouts() {
 		checks = append(checks, check{l, l.Name})
 		for _, a := range cAliases[l.Name] {
 			checks = append(checks, check{l, a})
@@ -188,7 +162,7 @@ func TestEveryStructureCovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	covered := map[string]bool{"CK_VERSION": true}
-	for _, l := range allLayouts() {
+	for _, l := range AllLayouts() {
 		covered[l.Name] = true
 		for _, a := range cAliases[l.Name] {
 			covered[a] = true

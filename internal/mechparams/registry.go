@@ -675,27 +675,12 @@ func Lookup(mech uint64) (l *Layout, raw bool, ok bool) {
 func Layouts() []*Layout {
 	seen := map[string]bool{}
 	var out []*Layout
-	var walk func(l *Layout)
-	walk = func(l *Layout) {
-		if seen[l.Name] {
-			return
-		}
-		seen[l.Name] = true
-		out = append(out, l)
-		for _, f := range l.Fields {
-			if f.Sub != nil {
-				walk(f.Sub)
-			}
-			if f.Kind == MechPtr {
-				walk(mechanism)
-			}
+	for _, l := range AllLayouts() {
+		if !seen[l.Name] {
+			seen[l.Name] = true
+			out = append(out, l)
 		}
 	}
-	for _, s := range structured {
-		walk(s.l)
-	}
-	walk(ECDH2DeriveParams)
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
