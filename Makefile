@@ -46,7 +46,7 @@ $(LIB): $(HOST_BIN) $(SOURCES)
 	@rm -f $(BUILD)/libp11isolate.h
 	cp $(HOST_BIN) $(BUILD)/p11isolate-host
 
-$(FAULTMOD): tests/faultmod/faultmod.c
+$(FAULTMOD): tests/faultmod/faultmod.c tests/common/tls_prf.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
 

@@ -253,14 +253,7 @@ static struct chan *new_chan(void)
 		free(c);
 		return NULL;
 	}
-	memfd = memfd_create("p11isolate-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (memfd >= 0 && (ftruncate(memfd, P11I_REGION_SIZE) != 0 ||
-			   fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
-			   (c->mem = mmap(NULL, P11I_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)) == MAP_FAILED)) {
-		close(memfd);
-		memfd = -1;
-		c->mem = NULL;
-	}
+	c->mem = p11i_region_new(P11I_REGION_SIZE, &memfd); /* none: buffers cross inline */
 	p11i_mpw_uint(&w, OP_CHANNEL);
 	p11i_mpw_uint(&w, memfd >= 0 ? P11I_REGION_SIZE : 0);
 	p11i_mpw_frame(&w);
@@ -311,19 +304,19 @@ static struct chan *get_chan(void)
 
 static int64_t timeout_for(int id)
 {
-	switch (id) {
-	case 67: /* C_WaitForSlotEvent: it blocks by design */
+	switch (p11i_funcs[id].deadline) {
+	case P11I_DEADLINE_NONE:
 		return 0;
-	case 58: /* C_GenerateKey */
-	case 59: /* C_GenerateKeyPair */
+	case P11I_DEADLINE_KEYGEN:
 		return kit->keygen_ns;
 	}
 	return kit->timeout_ns;
 }
 
 /* call makes one call on a host that runs (ch.mu held; released during
- * the call itself so that threads call concurrently). */
-static CK_RV call(int id, const uintptr_t *a, int64_t timeout)
+ * the call itself so that threads call concurrently, unless hold: a host's
+ * start replays C_Initialize before any other call reaches it). */
+static CK_RV call(int id, const uintptr_t *a, int64_t timeout, int hold)
 {
 	struct chan *c = get_chan();
 	int st;
@@ -334,10 +327,12 @@ static CK_RV call(int id, const uintptr_t *a, int64_t timeout)
 		return CKR_DEVICE_ERROR;
 	}
 	uint64_t gen = ch.gen;
-	pthread_mutex_unlock(&ch.mu);
+	if (!hold)
+		pthread_mutex_unlock(&ch.mu);
 	st = p11i_run(&c->c, c->fd, id, a, timeout);
 	rv = c->c.code;
-	pthread_mutex_lock(&ch.mu);
+	if (!hold)
+		pthread_mutex_lock(&ch.mu);
 	if (st == P11I_RUN_OK && c->c.why[0] != '\0')
 		child_log("%s (%s): returning CKR_GENERAL_ERROR", c->c.why, kit->module);
 	if (st == P11I_RUN_ANSWER && c->c.why[0] != '\0')
@@ -375,20 +370,6 @@ static CK_RV call(int id, const uintptr_t *a, int64_t timeout)
 		kill_host();
 	}
 	return CKR_DEVICE_ERROR;
-}
-
-/* Which mutex callbacks the application set is all that crosses of them:
- * these mark them and never run. */
-static CK_RV mark_create(CK_VOID_PTR_PTR m)
-{
-	(void)m;
-	return CKR_GENERAL_ERROR;
-}
-
-static CK_RV mark_mutex(CK_VOID_PTR m)
-{
-	(void)m;
-	return CKR_GENERAL_ERROR;
 }
 
 /* start spawns a host, checks its handshake and replays the C_Initialize
@@ -446,22 +427,11 @@ static CK_RV start(void)
 		ch.next_start = now_ns() + ch.backoff;
 		return CKR_DEVICE_ERROR;
 	}
-	/* The parent's C_Initialize, replayed. */
-	CK_C_INITIALIZE_ARGS ia;
-	memset(&ia, 0, sizeof ia);
-	ia.flags = kit->init_flags;
-	if (kit->init_mutexes & 1)
-		ia.CreateMutex = mark_create;
-	if (kit->init_mutexes & 2)
-		ia.DestroyMutex = mark_mutex;
-	if (kit->init_mutexes & 4)
-		ia.LockMutex = mark_mutex;
-	if (kit->init_mutexes & 8)
-		ia.UnlockMutex = mark_mutex;
-	ia.pReserved = kit->init_reserved;
-	uintptr_t a[1] = { kit->init_null ? 0 : (uintptr_t)&ia };
+	/* The parent's C_Initialize, replayed before any other thread may
+	 * call (the lock stays held). */
+	uintptr_t a[1] = { (uintptr_t)kit->init_args };
 	int64_t left = deadline ? deadline - now_ns() : 0;
-	rv = call(0, a, deadline ? (left > 1000 ? left : 1000) : 0);
+	rv = call(0, a, deadline ? (left > 1000 ? left : 1000) : 0, 1);
 	if (rv != CKR_OK) {
 		if (rv != CKR_DEVICE_ERROR)
 			child_log("the vendor module %s returned 0x%lx from C_Initialize", kit->module, (unsigned long)rv);
@@ -506,7 +476,7 @@ CK_RV p11i_child_call(int id, uintptr_t *args)
 			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 			break;
 		}
-		rv = ch.up ? call(1, args, timeout_for(1)) : CKR_OK;
+		rv = ch.up ? call(1, args, timeout_for(1), 0) : CKR_OK;
 		if (rv != CKR_OK && rv != CKR_DEVICE_ERROR)
 			break;
 		rv = CKR_OK;
@@ -522,7 +492,7 @@ CK_RV p11i_child_call(int id, uintptr_t *args)
 			rv = CKR_DEVICE_ERROR;
 			break;
 		}
-		rv = call(id, args, timeout_for(id));
+		rv = call(id, args, timeout_for(id), 0);
 	}
 	pthread_mutex_unlock(&ch.mu);
 	return rv;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -186,4 +187,26 @@ long p11i_copy_string(char *dst, const void *src, size_t max)
 		done += chunk;
 	}
 	return -2;
+}
+
+void *p11i_region_new(size_t size, int *memfd)
+{
+	int fd = memfd_create("p11isolate-region", MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
+	void *mem;
+
+	*memfd = -1;
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+	    (mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	/* A child the application forks does not inherit memory the host can
+	 * write: it makes regions of its own. */
+	madvise(mem, size, MADV_DONTFORK);
+	*memfd = fd;
+	return mem;
 }

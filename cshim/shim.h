@@ -29,6 +29,14 @@ void p11i_fd_unregister(int fd);
 int p11i_copy_in(void *dst, const void *src, size_t n);
 long p11i_copy_string(char *dst, const void *src, size_t max);
 
+/* p11i_region_new makes a channel's shared region: a memfd of size bytes,
+ * sealed against shrinking and growing before the host ever sees it (a host
+ * that could shrink it would make the application's next touch past the
+ * new end a SIGBUS), mapped here and kept from forked children. It returns
+ * the mapping and *memfd, which the caller hands to the host and closes;
+ * NULL with errno set on failure. */
+void *p11i_region_new(size_t size, int *memfd);
+
 /* Spawning the host (spawn.c). */
 int p11i_memfd_image(const void *image, size_t len);
 int p11i_self_dir(char *buf, size_t len);
@@ -86,11 +94,9 @@ struct p11i_kit {
 	char *log_path; /* NULL: stderr */
 	char *build_id;
 	int protocol;
-	/* The parent's C_Initialize, replayed into the child's host. */
-	int init_null;
-	CK_FLAGS init_flags;
-	unsigned init_mutexes;
-	char *init_reserved;
+	/* The parent's C_Initialize arguments as its own hosts get them
+	 * (NULL: the application passed NULL), replayed into the child's. */
+	CK_C_INITIALIZE_ARGS *init_args;
 };
 void p11i_kit_set(struct p11i_kit *k);
 CK_RV p11i_child_call(int id, uintptr_t *args);

@@ -207,8 +207,14 @@ func fakeChannel(tb testing.TB, reply []byte) (*host, func()) {
 		tb.Fatal(err)
 	}
 	unix.Close(memfd)
-	go fakeHost(fds[1], reply)
+	done := make(chan struct{})
+	go func() {
+		fakeHost(fds[1], reply)
+		close(done)
+	}()
 	ch := newChannel(fds[0], mem, 0)
 	h := &host{idle: []*channel{ch}}
-	return h, func() { ch.close(); unix.Close(fds[1]) }
+	// The fake host's end closes only once it stopped reading: a number
+	// closed under a reader could be reused by the next test's socket.
+	return h, func() { ch.close(); <-done; unix.Close(fds[1]) }
 }

@@ -56,14 +56,9 @@ func (p *proxy) leaveKit() {
 	}
 	k.build_id = C.CString(buildID)
 	k.protocol = wire.ProtocolVersion
-	if p.init.null {
-		k.init_null = 1
-	}
-	k.init_flags = C.CK_FLAGS(p.init.flags)
-	k.init_mutexes = C.unsigned(p.init.mutexes)
-	if p.init.reserved != nil {
-		k.init_reserved = C.CString(*p.init.reserved)
-	}
+	// The replay every host of the parent gets; it stays allocated with
+	// the kit.
+	k.init_args = p.replayArgs().args
 	kitMu.Lock()
 	old := current
 	current = k
@@ -74,7 +69,7 @@ func (p *proxy) leaveKit() {
 	// The old kit's memory stays: it is small, and only a new
 	// C_Initialize replaces it.
 	if old != nil {
-		closeFD(int(old.exe_fd))
+		unix.Close(int(old.exe_fd))
 	}
 }
 
@@ -87,5 +82,3 @@ func kitFinalized() {
 	}
 	kitMu.Unlock()
 }
-
-func closeFD(fd int) { unix.Close(fd) }

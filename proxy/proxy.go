@@ -382,12 +382,12 @@ func (p *proxy) forwardWithin(h *host, f p11calls.Func, a []uintptr, timeout tim
 	return r
 }
 
-// timeoutFor is the deadline of one call of f.
+// timeoutFor is the deadline of one call of f (0: none).
 func (h *host) timeoutFor(f p11calls.Func) time.Duration {
-	switch f.ID {
-	case p11calls.IDWaitForSlotEvent:
-		return 0 // it blocks by design; C_Finalize releases it
-	case p11calls.IDGenerateKey, p11calls.IDGenerateKeyPair:
+	switch f.Deadline() {
+	case p11calls.DeadlineNone:
+		return 0
+	case p11calls.DeadlineKeygen:
 		return h.keygenTimeout
 	}
 	return h.timeout

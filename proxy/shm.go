@@ -3,6 +3,7 @@ package main
 /*
 #include <stdlib.h>
 #include "../cshim/plane.h"
+#include "../cshim/shim.h"
 */
 import "C"
 
@@ -17,36 +18,16 @@ import (
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
-// newRegion creates a channel's shared region (see wire.Region): a memfd of
-// wire.RegionSize bytes, mapped shared here. It is sealed against shrinking
-// and growing before the host ever sees it: a host that could shrink the
-// file would make the application's next touch of a page past the new end a
-// SIGBUS. It returns the mapping and the memfd, which the caller hands to
-// the host and closes.
+// newRegion creates a channel's shared region (p11i_region_new, which the
+// forked child's path uses too) and returns the mapping and the memfd,
+// which the caller hands to the host and closes.
 func newRegion() ([]byte, int, error) {
-	fd, err := unix.MemfdCreate("p11isolate-region", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, -1, fmt.Errorf("memfd_create: %w", err)
+	var fd C.int
+	mem, err := C.p11i_region_new(wire.RegionSize, &fd)
+	if mem == nil {
+		return nil, -1, fmt.Errorf("shared region: %w", err)
 	}
-	fail := func(what string, err error) ([]byte, int, error) {
-		unix.Close(fd)
-		return nil, -1, fmt.Errorf("%s: %w", what, err)
-	}
-	if err := unix.Ftruncate(fd, wire.RegionSize); err != nil {
-		return fail("ftruncate", err)
-	}
-	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-		return fail("sealing", err)
-	}
-	mem, err := unix.Mmap(fd, 0, wire.RegionSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return fail("mmap", err)
-	}
-	// A child the application forks does not inherit memory the host can
-	// write (it cannot run the proxy anyway).
-	unix.Madvise(mem, unix.MADV_DONTFORK)
-	return mem, fd, nil
+	return unsafe.Slice((*byte)(mem), wire.RegionSize), int(fd), nil
 }
 
 // regionOnce logs, once per process, that channels go without a region.

@@ -115,14 +115,16 @@ func callTables() []byte {
 	b.WriteString("#ifndef P11ISOLATE_CALLS_GEN_H\n#define P11ISOLATE_CALLS_GEN_H\n\n")
 	b.WriteString("#include <stdint.h>\n\n")
 	fmt.Fprintf(&b, "#define P11I_NFUNCS %d\n#define P11I_MAX_ARGS %d\n\n", len(p11calls.Funcs), p11calls.MaxArgs)
-	b.WriteString("struct p11i_func {\n\tconst char *name;\n\tconst char *args; /* argument kinds */\n\tint secret;        /* carries a PIN: its frame is wiped */\n};\n\n")
+	b.WriteString("struct p11i_func {\n\tconst char *name;\n\tconst char *args; /* argument kinds */\n\tint secret;        /* carries a PIN: its frame is wiped */\n\tint deadline;      /* P11I_DEADLINE_* */\n};\n\n")
+	fmt.Fprintf(&b, "enum { P11I_DEADLINE_CALL = %d, P11I_DEADLINE_KEYGEN = %d, P11I_DEADLINE_NONE = %d };\n\n",
+		p11calls.DeadlineCall, p11calls.DeadlineKeygen, p11calls.DeadlineNone)
 	b.WriteString("static const struct p11i_func p11i_funcs[P11I_NFUNCS] __attribute__((unused)) = {\n")
 	for _, f := range p11calls.Funcs {
 		secret := 0
 		if f.CarriesSecret() {
 			secret = 1
 		}
-		fmt.Fprintf(&b, "\t{ %q, %q, %d },\n", f.Name, f.Args, secret)
+		fmt.Fprintf(&b, "\t{ %q, %q, %d, %d },\n", f.Name, f.Args, secret, f.Deadline())
 	}
 	b.WriteString("};\n\n/* p11i_kind_params is how many C parameters a kind stands for. */\n")
 	b.WriteString("static inline int p11i_kind_params(char k)\n{\n\tswitch (k) {\n")

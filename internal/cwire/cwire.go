@@ -211,3 +211,6 @@ func HandleToVendor(gen, v uint64) uint64 {
 func HandleToApp(gen, v uint64) uint64 {
 	return uint64(C.p11i_handle_to_app(C.uint64_t(gen), C.uint64_t(v)))
 }
+
+// CKRDefined is the proxy's check of a vendor's return code (p11i_ckr_defined).
+func CKRDefined(v uint64) bool { return C.p11i_ckr_defined(C.CK_RV(v)) != 0 }

@@ -17,28 +17,20 @@ type value struct {
 	s    string
 }
 
-func (v value) goWrite(e *wire.Encoder) {
-	switch v.kind {
-	case 'u':
-		e.Uint(v.u)
-	case 'n':
-		e.Nil()
-	case 'b':
-		e.Bool(v.u != 0)
-	case 'y':
-		e.Bytes(v.b)
-	case 's':
-		e.String(v.s)
-	case 'a':
-		e.ArrayLen(int(v.u))
-	case 'm':
-		e.Value(map[string]uint64{}) // only the empty map: reflection orders keys its own way
-	case 'r':
-		e.Ref(v.u, uint64(len(v.b)))
-	}
+// writer is what the wire's encoder and the C writer both offer.
+type writer interface {
+	Uint(uint64)
+	Nil()
+	Bool(bool)
+	Bytes([]byte)
+	String(string)
+	ArrayLen(int)
+	Ref(off, n uint64)
 }
 
-func (v value) cWrite(w *Writer) {
+// write writes v with w; an empty map is written by emptyMap (only the empty
+// one: reflection orders a map's keys its own way).
+func (v value) write(w writer, emptyMap func()) {
 	switch v.kind {
 	case 'u':
 		w.Uint(v.u)
@@ -53,11 +45,15 @@ func (v value) cWrite(w *Writer) {
 	case 'a':
 		w.ArrayLen(int(v.u))
 	case 'm':
-		w.MapLen(0)
+		emptyMap()
 	case 'r':
 		w.Ref(v.u, uint64(len(v.b)))
 	}
 }
+
+func (v value) goWrite(e *wire.Encoder) { v.write(e, func() { e.Value(map[string]uint64{}) }) }
+
+func (v value) cWrite(w *Writer) { v.write(w, func() { w.MapLen(0) }) }
 
 // edges are the lengths and numbers where the encodings change form.
 var edges = []uint64{0, 1, 15, 16, 31, 32, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<64 - 1}

@@ -33,3 +33,29 @@ func TestHandleTable(t *testing.T) {
 		t.Error("CK_INVALID_HANDLE changed")
 	}
 }
+
+// Codes no PKCS#11 version up to 3.2 defines, below CKR_VENDOR_DEFINED, are
+// refused; defined and vendor-defined ones pass.
+func TestCKRDefined(t *testing.T) {
+	for _, c := range []struct {
+		v    uint64
+		want bool
+	}{
+		{0, true},
+		{0x150, true},       // CKR_BUFFER_TOO_SMALL
+		{0x1b8, true},       // CKR_PIN_TOO_WEAK (OASIS)
+		{0x1c3, true},       // CKR_PIN_TOO_WEAK (p11-kit's header)
+		{0x209, true},       // CKR_PARAMETER_SET_NOT_SUPPORTED, 3.2
+		{0x20a, false},      // past 3.2
+		{0x4, true},         // CKR_FLAGS_INVALID, 1.0
+		{0x7fffffff, false}, // below CKR_VENDOR_DEFINED, defined by no version
+		{0x80000000, true},  // CKR_VENDOR_DEFINED
+		{0x80000123, true},  // a vendor's
+		{^uint64(0), true},  // vendor space on LP64
+		{0x14, false},       // a gap
+	} {
+		if got := CKRDefined(c.v); got != c.want {
+			t.Errorf("p11i_ckr_defined(0x%x) = %v, want %v", c.v, got, c.want)
+		}
+	}
+}

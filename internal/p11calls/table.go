@@ -139,6 +139,24 @@ const (
 	IDWaitForSlotEvent = 67
 )
 
+// Deadline classes: which of the proxy's deadlines bounds a call of f.
+const (
+	DeadlineCall   = 0 // the timeout setting
+	DeadlineKeygen = 1 // keygen_timeout: key generation may take minutes
+	DeadlineNone   = 2 // none: C_WaitForSlotEvent blocks by design (C_Finalize releases it)
+)
+
+// Deadline is f's deadline class.
+func (f Func) Deadline() int {
+	switch f.ID {
+	case IDGenerateKey, IDGenerateKeyPair:
+		return DeadlineKeygen
+	case IDWaitForSlotEvent:
+		return DeadlineNone
+	}
+	return DeadlineCall
+}
+
 // CarriesSecret reports whether f's arguments include a PIN, so the buffers
 // that held its request are wiped after use.
 func (f Func) CarriesSecret() bool {

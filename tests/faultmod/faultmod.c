@@ -37,6 +37,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "../common/tls_prf.h"
+
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 
 /*
@@ -537,18 +539,7 @@ static struct armed *maybe_fire(enum fn_id fn)
 
 #define BIG 4096
 
-/* CK_TLS_PRF_PARAMS (PKCS#11 2.40), which p11-kit's header lacks. */
-struct tls_prf_params {
-	CK_BYTE_PTR pSeed;
-	CK_ULONG ulSeedLen;
-	CK_BYTE_PTR pLabel;
-	CK_ULONG ulLabelLen;
-	CK_BYTE_PTR pOutput;
-	CK_ULONG_PTR pulOutputLen;
-};
-#ifndef CKM_TLS_PRF
-#define CKM_TLS_PRF 0x378UL
-#endif
+
 #define HUGE_LEN ((CK_ULONG)-16)
 
 /* Where a function's (buffer, length) or (list, count) output is: argument

@@ -49,6 +49,7 @@
 
 #include "../common/ckr.h"
 #include "../common/report.h"
+#include "../common/tls_prf.h"
 
 static const char *lib_path, *softhsm_path, *faultmod_path, *pin;
 static const char *fault_file, *log_path;
@@ -411,15 +412,7 @@ static void lie_call(struct ctx *c, const struct lie *l, struct seen *out)
 		break;
 	}
 	case L_PRF: {
-		/* CK_TLS_PRF_PARAMS, which p11-kit's header lacks. */
-		struct {
-			CK_BYTE_PTR pSeed;
-			CK_ULONG ulSeedLen;
-			CK_BYTE_PTR pLabel;
-			CK_ULONG ulLabelLen;
-			CK_BYTE_PTR pOutput;
-			CK_ULONG_PTR pulOutputLen;
-		} prf;
+		struct tls_prf_params prf;
 		CK_BYTE seed[16] = { 2 };
 		CK_ULONG n = 32;
 		CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
