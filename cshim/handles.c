@@ -129,5 +129,11 @@ uint64_t p11i_handle_to_app(uint64_t gen, uint64_t v)
 }
 
 /* p11i_handles_reset makes the table usable in a forked child: a parent
- * thread may have held its lock at the fork. */
-void p11i_handles_reset(void) { pthread_mutex_init(&table.mu, NULL); }
+ * thread may have held its lock at the fork, and none of the parent's
+ * hosts is the child's, so the maps belong to no generation the child will
+ * use (its first host's handles start above the parent's highest). */
+void p11i_handles_reset(void)
+{
+	pthread_mutex_init(&table.mu, NULL);
+	table.gen = UINT64_MAX;
+}

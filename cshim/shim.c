@@ -41,7 +41,7 @@ void p11i_fd_unregister(int fd)
 
 static void p11i_after_fork_child(void)
 {
-	int was_child = atomic_exchange(&p11i_forked, 1);
+	atomic_store(&p11i_forked, 1);
 
 	for (int i = 0; i < P11I_MAX_FDS; i++) {
 		int v = atomic_exchange(&p11i_fds[i], 0);
@@ -49,7 +49,7 @@ static void p11i_after_fork_child(void)
 			close(v - 1);
 	}
 	p11i_handles_reset();
-	p11i_child_reset(was_child);
+	p11i_sup_forked();
 }
 
 __attribute__((constructor)) static void p11i_load(void)
@@ -58,17 +58,16 @@ __attribute__((constructor)) static void p11i_load(void)
 	pthread_atfork(NULL, NULL, p11i_after_fork_child);
 }
 
-static int p11i_in_forked_child(void)
+int p11i_forked_child(void)
 {
 	return atomic_load(&p11i_forked) || getpid() != p11i_pid;
 }
 
 CK_RV p11i_call(int id, uintptr_t *args)
 {
-	/* A forked child cannot enter Go: it runs the C path (child.c). */
-	if (p11i_in_forked_child())
-		return p11i_child_call(id, args);
-	return p11i_go_call(id, args);
+	if (id == 0 && !p11i_forked_child())
+		return p11i_go_initialize(args);
+	return p11i_sup_call(id, args);
 }
 
 /* Answered here, without entering Go: applications call it before anything

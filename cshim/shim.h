@@ -7,11 +7,13 @@
 #include <sys/types.h>
 #include <p11-kit/pkcs11.h>
 
-/* p11i_call guards against use in a forked child, then enters Go. */
+/* p11i_call makes every call: C_Initialize of the process that loaded the
+ * library resolves its settings in Go, everything else runs in C
+ * (supervise.c), which is all a forked child can run. */
 CK_RV p11i_call(int id, uintptr_t *args);
 
-/* Implemented in Go (proxy/): the call proper. */
-extern CK_RV p11i_go_call(int id, uintptr_t *args);
+/* Implemented in Go (proxy/): C_Initialize up to the settings. */
+extern CK_RV p11i_go_initialize(uintptr_t *args);
 
 extern CK_FUNCTION_LIST p11i_function_list;
 
@@ -80,29 +82,47 @@ int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
 
 void p11i_log_write(int fd, const char *buf, size_t len);
 
-/* What a process forked after the library was loaded needs to start a host
- * of its own without Go (child.c): set by the parent at each C_Initialize,
- * in C memory that is never freed while it is current. */
+/* The settings a host is started with (supervise.c), resolved in Go at
+ * C_Initialize (proxy/kit.go) and handed over whole: everything in C memory
+ * that supervise.c owns from then on (p11i_kit_free). A forked child keeps
+ * its parent's and starts hosts of its own with it. */
 struct p11i_kit {
-	int parent_initialized; /* the parent is between C_Initialize and C_Finalize */
+	int refs;               /* the settings in force, and each host started with them */
 	int exe_fd;             /* the verified host image (a sealed memfd, or the installed binary) */
 	char **argv, **envp;    /* the host's, envp already filtered */
 	struct p11i_sandbox sb; /* its lists in C memory */
+	unsigned wanted;        /* layers the profile asks for */
+	char *sandbox_source;   /* where the sandbox setting came from, for the log */
+	int env_passed, env_total;
+	char *env_hint;         /* completes the log line of a vendor C_Initialize that failed ("") */
 	int64_t timeout_ns, keygen_ns;
 	char *module, *module_sha256;
 	uint64_t memory_limit;
-	char *log_path; /* NULL: stderr */
+	int log_stderr; /* the log goes to stderr */
 	char *build_id;
 	int protocol;
-	/* The parent's C_Initialize arguments as its own hosts get them
-	 * (NULL: the application passed NULL), replayed into the child's. */
+	/* The application's C_Initialize arguments as every host gets them
+	 * (NULL: the application passed NULL), pReserved included. */
 	CK_C_INITIALIZE_ARGS *init_args;
 };
-void p11i_kit_set(struct p11i_kit *k);
-CK_RV p11i_child_call(int id, uintptr_t *args);
-/* p11i_child_reset runs in a new child; was_child: the parent was a forked
- * child itself (a fork of a fork). */
-void p11i_child_reset(int was_child);
+void p11i_kit_free(struct p11i_kit *k);
+
+/* p11i_sup_initialize is the rest of C_Initialize in the process that
+ * loaded the library, once Go resolved the settings: it takes k (freeing
+ * it when already initialized) and starts the first host. */
+CK_RV p11i_sup_initialize(struct p11i_kit *k);
+int p11i_sup_initialized(void);
+/* p11i_sup_call is every other call, and every call in a forked child. */
+CK_RV p11i_sup_call(int id, uintptr_t *args);
+/* p11i_sup_forked runs in a new child. */
+void p11i_sup_forked(void);
 void p11i_handles_reset(void);
+/* Whether this process is a child forked after the library was loaded. */
+int p11i_forked_child(void);
+
+/* The log (supervise.c): p11i_log_open points it at path (NULL: stderr),
+ * -1 with errno when path cannot be opened; p11i_log writes one line. */
+int p11i_log_open(const char *path);
+void p11i_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -114,7 +115,7 @@ func testChannel(tb testing.TB) *channel {
 
 // roundTrip encodes the request and decodes the canned reply, as forward
 // does around the socket.
-func (c *benchCall) roundTrip(tb testing.TB, h *host, ch *channel) {
+func (c *benchCall) roundTrip(tb testing.TB, ch *channel) {
 	if r, bad := ch.encode(c.f, c.args); bad {
 		tb.Fatalf("%s: encode refused: 0x%x", c.name, r)
 	}
@@ -126,12 +127,12 @@ func (c *benchCall) roundTrip(tb testing.TB, h *host, ch *channel) {
 func BenchmarkEncodeDecode(b *testing.B) {
 	for _, c := range benchCalls() {
 		b.Run(c.name, func(b *testing.B) {
-			h, ch := &host{}, testChannel(b)
-			c.roundTrip(b, h, ch)
+			ch := testChannel(b)
+			c.roundTrip(b, ch)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				c.roundTrip(b, h, ch)
+				c.roundTrip(b, ch)
 			}
 		})
 	}
@@ -139,9 +140,9 @@ func BenchmarkEncodeDecode(b *testing.B) {
 
 func TestNoAllocs(t *testing.T) {
 	for _, c := range benchCalls() {
-		h, ch := &host{}, testChannel(t)
-		c.roundTrip(t, h, ch)
-		if n := testing.AllocsPerRun(100, func() { c.roundTrip(t, h, ch) }); n != 0 {
+		ch := testChannel(t)
+		c.roundTrip(t, ch)
+		if n := testing.AllocsPerRun(100, func() { c.roundTrip(t, ch) }); n != 0 {
 			t.Errorf("%s: %.1f allocations per call", c.name, n)
 		}
 	}
@@ -163,41 +164,40 @@ func fakeHost(fd int, reply []byte) {
 	}
 }
 
-// BenchmarkForward runs whole forward() calls, socket I/O included, against
-// a fake host goroutine on the other end of a socketpair.
-func BenchmarkForward(b *testing.B) {
+// BenchmarkRun runs whole calls through p11i_run, socket I/O included,
+// against a fake host goroutine on the other end of a socketpair.
+func BenchmarkRun(b *testing.B) {
 	for _, c := range benchCalls() {
 		b.Run(c.name, func(b *testing.B) {
-			h, stop := fakeChannel(b, c.reply)
+			ch, stop := fakeChannel(b, c.reply)
 			defer stop()
-			var p proxy
-			p.forward(h, c.f, c.args)
+			ch.run(c.f, c.args, time.Second)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if r := p.forward(h, c.f, c.args); r != 0 {
-					b.Fatalf("forward: 0x%x", r)
+				if r, err := ch.run(c.f, c.args, time.Second); r != 0 || err != nil {
+					b.Fatalf("run: 0x%x %v", r, err)
 				}
 			}
 		})
 	}
 }
 
-func TestForwardNoAllocs(t *testing.T) {
+// TestRunNoAllocs: a call through the data plane allocates nothing in Go.
+func TestRunNoAllocs(t *testing.T) {
 	for _, c := range benchCalls() {
-		h, stop := fakeChannel(t, c.reply)
-		var p proxy
-		p.forward(h, c.f, c.args)
-		if n := testing.AllocsPerRun(100, func() { p.forward(h, c.f, c.args) }); n != 0 {
-			t.Errorf("%s: %.1f allocations per forwarded call", c.name, n)
+		ch, stop := fakeChannel(t, c.reply)
+		ch.run(c.f, c.args, time.Second)
+		if n := testing.AllocsPerRun(100, func() { ch.run(c.f, c.args, time.Second) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per call", c.name, n)
 		}
 		stop()
 	}
 }
 
-// fakeChannel returns a host whose one idle channel (with a shared region)
-// is answered by fakeHost.
-func fakeChannel(tb testing.TB, reply []byte) (*host, func()) {
+// fakeChannel returns a channel (with a shared region) answered by
+// fakeHost.
+func fakeChannel(tb testing.TB, reply []byte) (*channel, func()) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		tb.Fatal(err)
@@ -213,8 +213,7 @@ func fakeChannel(tb testing.TB, reply []byte) (*host, func()) {
 		close(done)
 	}()
 	ch := newChannel(fds[0], mem, 0)
-	h := &host{idle: []*channel{ch}}
 	// The fake host's end closes only once it stopped reading: a number
 	// closed under a reader could be reused by the next test's socket.
-	return h, func() { ch.close(); <-done; unix.Close(fds[1]) }
+	return ch, func() { ch.close(); <-done; unix.Close(fds[1]) }
 }

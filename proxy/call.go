@@ -1,47 +1,87 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "../cshim/plane.h"
+#include "../cshim/shim.h"
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/p11isolate/p11isolate/internal/p11calls"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
-// The call itself runs in C (cshim/plane.c, on the tables p11gen writes
-// from internal/p11calls and internal/mechparams): the encoding of the
-// request from the application's arguments, and the reply's checks and
-// writes. Go keeps what a call needs around it: the channel, the deadline,
-// the log.
+// channel binds one call channel of the C data plane (cshim/plane.c) for
+// the package's tests (proxy/*_test.go): the library's own calls run
+// wholly in C (cshim/supervise.c), but a test of what a reply may do needs
+// the encoder, the decoder and p11i_run with a fake host on the socket.
+type channel struct {
+	fd  int
+	c   *C.struct_p11i_call // C memory
+	mem []byte              // the shared region (an mmap), nil: none
+}
 
-// run makes the call f(a...) on the channel, in C and in one crossing:
-// encoding, sending, waiting at most timeout (0: forever), checking and
-// writing the reply (see p11i_run and README, "What the application can
-// observe"). An error means the host died, hung, lied or broke (nothing of
-// its reply was written): the caller hands it to lost.
-func (ch *channel) run(h *host, f p11calls.Func, a []uintptr, timeout time.Duration) (rv, error) {
-	st := C.p11i_run(ch.c, C.int(ch.fd), C.int(f.ID), argsPtr(a), C.int64_t(timeout))
-	if ch.c.has_uncarried != 0 {
-		logUncarriable(f.Name, uint64(ch.c.uncarried))
+// newChannel makes a channel of socket fd and region mem (an mmap; nil:
+// none) for a host of handle generation gen.
+func newChannel(fd int, mem []byte, gen uint64) *channel {
+	ch := &channel{fd: fd, mem: mem}
+	ch.c = (*C.struct_p11i_call)(C.malloc(C.sizeof_struct_p11i_call))
+	var region unsafe.Pointer
+	if len(mem) > 0 {
+		region = unsafe.Pointer(&mem[0])
 	}
-	switch st {
-	case C.P11I_RUN_OK:
-		if ch.c.why[0] != 0 { // a code no PKCS#11 version defines
-			logs.printf("%s (%s): returning CKR_GENERAL_ERROR", C.GoString(&ch.c.why[0]), h.module)
-		}
-		return rv(ch.c.code), nil
-	case C.P11I_RUN_ANSWER:
-		if ch.c.why[0] != 0 {
-			logs.printf("%s", C.GoString(&ch.c.why[0]))
-		}
+	C.p11i_call_init(ch.c, region, C.size_t(len(mem)), C.uint64_t(gen))
+	return ch
+}
+
+// free releases the channel's memory (not its socket).
+func (ch *channel) free() {
+	if ch.c != nil {
+		C.p11i_call_free(ch.c)
+		C.free(unsafe.Pointer(ch.c))
+		ch.c = nil
+	}
+	if ch.mem != nil {
+		unix.Munmap(ch.mem)
+		ch.mem = nil
+	}
+}
+
+// close closes the channel's socket and frees it.
+func (ch *channel) close() {
+	if ch.fd >= 0 {
+		unix.Close(ch.fd)
+		ch.fd = -1
+	}
+	ch.free()
+}
+
+// newRegion creates a shared region as the library's channels get them
+// (p11i_region_new) and returns the mapping and the memfd.
+func newRegion() ([]byte, int, error) {
+	var fd C.int
+	mem, err := C.p11i_region_new(wire.RegionSize, &fd)
+	if mem == nil {
+		return nil, -1, fmt.Errorf("shared region: %w", err)
+	}
+	return unsafe.Slice((*byte)(mem), wire.RegionSize), int(fd), nil
+}
+
+// run makes the call f(a...) on the channel with p11i_run: encoding,
+// sending, waiting at most timeout (0: forever), checking and writing the
+// reply. An error means the host died, hung, lied or broke (nothing of its
+// reply was written).
+func (ch *channel) run(f p11calls.Func, a []uintptr, timeout time.Duration) (rv, error) {
+	switch C.p11i_run(ch.c, C.int(ch.fd), C.int(f.ID), argsPtr(a), C.int64_t(timeout)) {
+	case C.P11I_RUN_OK, C.P11I_RUN_ANSWER:
 		return rv(ch.c.code), nil
 	case C.P11I_RUN_TIMEOUT:
 		return C.CKR_DEVICE_ERROR, wire.ErrTimeout
@@ -53,8 +93,7 @@ func (ch *channel) run(h *host, f p11calls.Func, a []uintptr, timeout time.Durat
 	return C.CKR_DEVICE_ERROR, errors.New(C.GoString(&ch.c.why[0]))
 }
 
-// encode and decode are run's two halves without the socket, for the
-// tests of what a reply may do (reply_test.go).
+// encode and decode are run's two halves without the socket.
 func (ch *channel) encode(f p11calls.Func, a []uintptr) (r rv, bad bool) {
 	r = rv(C.p11i_encode(ch.c, C.int(f.ID), argsPtr(a)))
 	return r, r != C.CKR_OK
@@ -82,13 +121,4 @@ func argsPtr(a []uintptr) *C.uintptr_t {
 		return nil
 	}
 	return (*C.uintptr_t)(unsafe.Pointer(&a[0]))
-}
-
-var uncarriable sync.Map // mechanism types already logged
-
-// logUncarriable logs, once per mechanism, that its parameter cannot cross.
-func logUncarriable(fn string, typ uint64) {
-	if _, seen := uncarriable.LoadOrStore(typ, true); !seen {
-		logs.printf("%s: mechanism 0x%x takes a parameter p11isolate does not know how to carry: calls with it get CKR_MECHANISM_PARAM_INVALID (or the vendor's CKR_MECHANISM_INVALID)", fn, typ)
-	}
 }

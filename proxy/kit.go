@@ -7,7 +7,9 @@ package main
 import "C"
 
 import (
-	"sync"
+	"fmt"
+	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -15,70 +17,94 @@ import (
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
-// A process forked after the library was loaded cannot run Go: its calls
-// take the C path (cshim/child.c), which starts a host of its own from the
-// kit the parent leaves at each C_Initialize. The kit is C memory and stays
-// valid while it is current; a child holds its own copy of it from the fork.
-
-var kitMu sync.Mutex
-
-// current is the kit installed last (nil: none yet).
-var current *C.struct_p11i_kit
-
-// leaveKit installs a kit for children from the settings the parent just
-// started a host with. Without one (the host image cannot be opened), a
-// child's C_Initialize fails with a log line.
-func (p *proxy) leaveKit() {
-	exe, err := hostExecutable(p.cfg.Host)
+// newKit turns resolved settings into what the C side starts hosts with
+// (struct p11i_kit, cshim/shim.h): the verified host image, its argv and
+// filtered environment, the sandbox plan, the deadlines and the
+// application's C_Initialize arguments, all in C memory, which the C side
+// owns from p11i_sup_initialize on. A forked child keeps a copy of it.
+func newKit(cfg *config.Config, env []string, init initArgs) (*C.struct_p11i_kit, error) {
+	exe, err := hostExecutable(cfg.Host)
 	if err != nil {
-		return
+		return nil, err
 	}
-	plan, err := planSandbox(p.cfg)
+	plan, err := planSandbox(cfg)
 	if err != nil {
-		return
+		unix.Close(exe)
+		return nil, err
 	}
-	// plan's lists stay allocated: the kit points into them.
-	given, _, _ := config.FilterEnv(p.env, p.cfg.Env)
+	given, names, withheld := config.FilterEnv(env, cfg.Env)
 	k := (*C.struct_p11i_kit)(C.calloc(1, C.sizeof_struct_p11i_kit))
-	k.parent_initialized = 1
 	k.exe_fd = C.int(exe)
-	k.argv = &cStrings([]string{hostName})[0]
-	k.envp = &cStrings(given)[0]
+	k.argv = cArray([]string{hostName})
+	k.envp = cArray(given)
 	k.sb = plan.sb
 	k.sb.status_fd = -1
-	k.timeout_ns = C.int64_t(p.cfg.Timeout)
-	k.keygen_ns = C.int64_t(p.cfg.KeygenTimeout)
-	k.module = C.CString(p.cfg.Module)
-	k.module_sha256 = C.CString(p.cfg.ModuleSHA256)
-	k.memory_limit = C.uint64_t(p.cfg.MemoryLimit)
-	if p.cfg.Log != "" && p.cfg.Log != "stderr" {
-		k.log_path = C.CString(p.cfg.Log)
+	k.wanted = C.uint(plan.wanted)
+	k.sandbox_source = C.CString(cfg.Source["sandbox"])
+	k.env_passed = C.int(len(given))
+	k.env_total = C.int(len(given) + len(withheld))
+	k.env_hint = C.CString(envHint(names, withheld))
+	k.timeout_ns = C.int64_t(cfg.Timeout)
+	k.keygen_ns = C.int64_t(cfg.KeygenTimeout)
+	k.module = C.CString(cfg.Module)
+	k.module_sha256 = C.CString(cfg.ModuleSHA256)
+	k.memory_limit = C.uint64_t(cfg.MemoryLimit)
+	if cfg.Log == "" || cfg.Log == "stderr" {
+		k.log_stderr = 1
 	}
 	k.build_id = C.CString(buildID)
 	k.protocol = wire.ProtocolVersion
-	// The replay every host of the parent gets; it stays allocated with
-	// the kit.
-	k.init_args = p.replayArgs().args
-	kitMu.Lock()
-	old := current
-	current = k
-	C.p11i_kit_set(k)
-	kitMu.Unlock()
-	// A child forked from now on gets the new kit; one forked before has
-	// its own copy of the old one, fds included, so the old image can go.
-	// The old kit's memory stays: it is small, and only a new
-	// C_Initialize replaces it.
-	if old != nil {
-		unix.Close(int(old.exe_fd))
-	}
+	k.init_args = replayArgs(init)
+	return k, nil
 }
 
-// kitFinalized tells children forked from now on that the parent is no
-// longer initialized: they get CKR_OK from their own C_Initialize.
-func kitFinalized() {
-	kitMu.Lock()
-	if current != nil {
-		current.parent_initialized = 0
+// replayArgs rebuilds the application's CK_C_INITIALIZE_ARGS for the
+// hosts, in C memory (nil: the application passed NULL).
+func replayArgs(init initArgs) *C.CK_C_INITIALIZE_ARGS {
+	if init.null {
+		return nil
 	}
-	kitMu.Unlock()
+	args := (*C.CK_C_INITIALIZE_ARGS)(C.calloc(1, C.sizeof_CK_C_INITIALIZE_ARGS))
+	args.flags = C.CK_FLAGS(init.flags)
+	// Only which callbacks were set crosses; any non-NULL value will do.
+	marker := unsafe.Pointer(C.p11i_call)
+	if init.mutexes&1 != 0 {
+		args.CreateMutex = C.CK_CREATEMUTEX(marker)
+	}
+	if init.mutexes&2 != 0 {
+		args.DestroyMutex = C.CK_DESTROYMUTEX(marker)
+	}
+	if init.mutexes&4 != 0 {
+		args.LockMutex = C.CK_LOCKMUTEX(marker)
+	}
+	if init.mutexes&8 != 0 {
+		args.UnlockMutex = C.CK_UNLOCKMUTEX(marker)
+	}
+	if init.reserved != nil {
+		args.pReserved = unsafe.Pointer(C.CString(*init.reserved))
+	}
+	return args
+}
+
+// envHint completes the log line of a vendor C_Initialize that failed: a
+// module configured through the environment may be missing its variables.
+// It names variables, never values.
+func envHint(names, withheld []string) string {
+	if len(withheld) == 0 {
+		return ""
+	}
+	more := ""
+	if len(withheld) > 10 {
+		more = fmt.Sprintf(" and %d more", len(withheld)-10)
+		withheld = withheld[:10]
+	}
+	return fmt.Sprintf("; the host got only the environment variables %s (not %s%s): if the module is configured through the environment, pass its variables with env=NAME,PREFIX_* (P11ISOLATE_ENV, C_Initialize pReserved or the P11ISOLATE_CONFIG file), or env=* for all",
+		listOrNone(names), strings.Join(withheld, ", "), more)
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
 }

@@ -3,63 +3,37 @@ package main
 /*
 #include <stdlib.h>
 #include "../cshim/shim.h"
+
+static void p11i_log_line(const char *s) { p11i_log("%s", s); }
 */
 import "C"
 
 import (
-	"unsafe"
-
-	"bufio"
 	"fmt"
-	"os"
-	"sync"
-
-	"golang.org/x/sys/unix"
+	"unsafe"
 )
 
-// logger writes one line per event to the configured destination. It never
-// sees PINs or key material: callers log names, codes and paths only.
-type logger struct {
-	mu sync.Mutex
-	fd int
-}
+// The log is the C side's (cshim/supervise.c), one for the whole process:
+// Go writes its lines through it. It never sees PINs or key material:
+// callers log names, codes and paths only.
 
-var logs = &logger{fd: 2}
-
-// open points the log at dest ("stderr" or a file path).
-func (l *logger) open(dest string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fd > 2 {
-		unix.Close(l.fd)
-	}
-	l.fd = 2
+// logOpen points the log at dest ("stderr" or a file path).
+func logOpen(dest string) error {
 	if dest == "" || dest == "stderr" {
+		C.p11i_log_open(nil)
 		return nil
 	}
-	fd, err := unix.Open(dest, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
+	cs := C.CString(dest)
+	defer C.free(unsafe.Pointer(cs))
+	if r, err := C.p11i_log_open(cs); r != 0 {
 		return fmt.Errorf("cannot open the log file %s: %v (set log=stderr or a writable path)", dest, err)
 	}
-	l.fd = fd
 	return nil
 }
 
-func (l *logger) printf(format string, args ...any) {
-	line := "p11isolate: " + fmt.Sprintf(format, args...) + "\n"
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cs := C.CString(line)
+// logf writes one line.
+func logf(format string, args ...any) {
+	cs := C.CString(fmt.Sprintf(format, args...))
 	defer C.free(unsafe.Pointer(cs))
-	C.p11i_log_write(C.int(l.fd), cs, C.size_t(len(line)))
-}
-
-// relay copies the host's stderr, line by line, into the log.
-func (l *logger) relay(r *os.File, pid int) {
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64<<10)
-	for sc.Scan() {
-		l.printf("host[%d]: %s", pid, sc.Text())
-	}
+	C.p11i_log_line(cs)
 }

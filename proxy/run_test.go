@@ -28,7 +28,7 @@ func runAgainst(t *testing.T, timeout time.Duration, answer func(fd int)) (rv, e
 	}()
 	ch := newChannel(fds[0], nil, 0)
 	var info [88]byte
-	r, err := ch.run(&host{}, funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&info[0]))}, timeout)
+	r, err := ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&info[0]))}, timeout)
 	ch.close()
 	<-done
 	unix.Close(fds[1])

@@ -73,7 +73,7 @@ func params(f p11calls.Func) (decl string, names []string) {
 func shimFunctions() []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
-	b.WriteString("/* The exported C_* functions: each packs its arguments and enters\n * p11i_call, which guards against use after fork before entering Go. */\n\n")
+	b.WriteString("/* The exported C_* functions: each packs its arguments and enters\n * p11i_call (cshim/shim.c). */\n\n")
 	b.WriteString("#include \"shim.h\"\n\n")
 	for _, f := range p11calls.Funcs {
 		if f.Name == p11calls.GetFunctionList {

@@ -1,0 +1,1146 @@
+/* supervise: the host's lifecycle and every call but the first process's
+ * C_Initialize, in C. A process forked after the library was loaded cannot
+ * run Go, so this is what a forked child runs; and to keep one
+ * implementation of each job, the process that loaded the library runs it
+ * too. Go resolves the settings at C_Initialize and hands them over as a kit
+ * (struct p11i_kit, proxy/kit.go); from there on the calls never enter Go:
+ * start a host from the kit (spawn, handshake, the module's loading, the
+ * replayed C_Initialize, all under one deadline), pool its call channels,
+ * make each call through the data plane (p11i_run), and when a host dies,
+ * hangs or lies, report it once, kill it and start a fresh one, backing off
+ * while it keeps failing at start. Included by proxy/plane.c after plane.c. */
+#include "shim.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define MAX_CHANNELS 256 /* wire.MaxChannelsPerHost */
+#define OP_OPEN 1        /* wire.OpOpen */
+#define OP_CHANNEL 2     /* wire.OpChannel */
+#define KILL_GRACE_MS 2000
+#define MIN_BACKOFF 100000000LL  /* 100 ms */
+#define MAX_BACKOFF 5000000000LL /* 5 s */
+
+/* ------------------------------------------------------------------ */
+/* The log                                                             */
+
+static int log_fd = 2; /* stderr, or the log file; a forked child inherits it */
+
+int p11i_log_open(const char *path)
+{
+	int fd = 2, old;
+
+	if (path != NULL)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int e = errno;
+	/* A log that cannot be opened leaves stderr, not the last file. */
+	old = __atomic_exchange_n(&log_fd, fd >= 0 ? fd : 2, __ATOMIC_ACQ_REL);
+	if (old > 2)
+		close(old);
+	errno = e;
+	return fd >= 0 ? 0 : -1;
+}
+
+/* p11i_log writes one line: "p11isolate: ..." in the process that loaded
+ * the library, "p11isolate[pid]: ..." in a forked child. One write per
+ * line, so that lines of several threads and processes never interleave. */
+void p11i_log(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	int n;
+
+	if (p11i_forked_child())
+		n = snprintf(line, sizeof line, "p11isolate[%d]: ", (int)getpid());
+	else
+		n = snprintf(line, sizeof line, "p11isolate: ");
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	p11i_log_write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, (size_t)n);
+}
+
+/* A relay copies one host's stderr into the log, line by line, prefixed
+ * "host[pid]: ". It ends when the host and everything it started have
+ * closed their stderr. */
+struct relay {
+	int fd;
+	pid_t pid; /* set once the host is spawned */
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	char buf[4000];
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t n = read(r->fd, buf + have, sizeof buf - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		char *start = buf, *nl;
+		while ((nl = memchr(start, '\n', (size_t)(buf + have - start))) != NULL) {
+			*nl = '\0';
+			if (nl > start && nl[-1] == '\r')
+				nl[-1] = '\0';
+			p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), start);
+			start = nl + 1;
+		}
+		have -= (size_t)(start - buf);
+		memmove(buf, start, have);
+		if (have == sizeof buf - 1) { /* a line longer than the buffer: in pieces */
+			buf[have] = '\0';
+			p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), buf);
+			have = 0;
+		}
+	}
+	if (have > 0) {
+		buf[have] = '\0';
+		p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), buf);
+	}
+	p11i_fd_unregister(r->fd);
+	close(r->fd);
+	free(r);
+	return NULL;
+}
+
+/* relay_new starts a relay and returns the fd the host gets as its stderr
+ * (the caller closes it after the spawn), or the log's own fd when no
+ * thread can be had (the host's lines then go unprefixed). */
+static int relay_new(struct relay **out)
+{
+	struct relay *r = calloc(1, sizeof *r);
+	int p[2];
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, old;
+
+	*out = NULL;
+	if (r == NULL || pipe2(p, O_CLOEXEC) != 0) {
+		free(r);
+		return -1;
+	}
+	r->fd = p[0];
+	p11i_fd_register(p[0]);
+	/* The relay takes none of the application's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	int e = pthread_create(&t, &attr, relay_run, r);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		p11i_fd_unregister(p[0]);
+		close(p[0]);
+		close(p[1]);
+		free(r);
+		return -1;
+	}
+	*out = r;
+	return p[1];
+}
+
+/* go_duration formats ns as Go's time.Duration does ("100ms", "1.6s",
+ * "1m0s"): the settings are written that way, and so are the log lines Go
+ * wrote before. */
+static const char *go_duration(char *b, size_t n, int64_t ns)
+{
+	static const struct {
+		int64_t unit;
+		const char *name;
+	} small[] = { { 1000, "µs" }, { 1000000, "ms" } };
+	char frac[16] = "";
+	int64_t unit;
+	const char *name;
+
+	if (ns < 1000) {
+		snprintf(b, n, "%lld%s", (long long)ns, ns == 0 ? "s" : "ns");
+		return b;
+	}
+	if (ns < 1000000000) {
+		int i = ns < 1000000 ? 0 : 1;
+		unit = small[i].unit;
+		name = small[i].name;
+	} else {
+		unit = 1000000000;
+		name = "s";
+	}
+	int64_t whole = ns / unit, rest = ns % unit;
+	if (rest != 0) {
+		int digits = unit == 1000 ? 3 : unit == 1000000 ? 6 : 9;
+		snprintf(frac, sizeof frac, ".%0*lld", digits, (long long)rest);
+		for (size_t k = strlen(frac); frac[k - 1] == '0'; k--)
+			frac[k - 1] = '\0';
+	}
+	if (unit < 1000000000) {
+		snprintf(b, n, "%lld%s%s", (long long)whole, frac, name);
+		return b;
+	}
+	long long h = whole / 3600, m = whole / 60 % 60, s = whole % 60;
+	if (h > 0)
+		snprintf(b, n, "%lldh%lldm%lld%ss", h, m, s, frac);
+	else if (m > 0)
+		snprintf(b, n, "%lldm%lld%ss", m, s, frac);
+	else
+		snprintf(b, n, "%lld%ss", s, frac);
+	return b;
+}
+
+/* ------------------------------------------------------------------ */
+/* The state                                                           */
+
+struct chan {
+	int fd;
+	struct p11i_call c;
+	void *mem;
+};
+
+/* host is one running host process. Everything in it is guarded by
+ * sup.mu; a caller holds a reference for the length of its call. */
+struct host {
+	int refs;
+	struct p11i_kit *kit; /* the settings it was started with */
+	pid_t pid;
+	int pidfd, ctl;
+	int status_fd; /* its namespace init reports its wait status here; -1: none */
+	uint64_t gen;  /* handle generation */
+	int dead;      /* killed or being killed: no new calls on it */
+	int retired;   /* C_Finalize took it away */
+	struct chan *idle[MAX_CHANNELS];
+	int nidle, count;
+};
+
+static struct {
+	pthread_mutex_t mu; /* held across host starts, never across other calls */
+	struct p11i_kit *kit; /* the settings in force; NULL: none resolved yet */
+	int initialized;
+	int inherited;      /* a forked child: its parent was initialized at the fork */
+	struct host *host;  /* NULL: none running */
+	uint64_t gen;       /* handle generation of the next host */
+	/* Restarts back off while the vendor keeps dying at start: no fork
+	 * storm from an application that retries in a loop. */
+	int64_t next_start, backoff;
+	char *failed; /* module whose host failed at the last C_Initialize */
+	int region_logged;
+	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
+	int nuncarried;
+} sup = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void kit_unref(struct p11i_kit *k)
+{
+	if (k != NULL && --k->refs == 0)
+		p11i_kit_free(k);
+}
+
+static void free_list(char **l)
+{
+	for (char **p = l; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(l);
+}
+
+void p11i_kit_free(struct p11i_kit *k)
+{
+	if (k == NULL)
+		return;
+	if (k->exe_fd >= 0)
+		close(k->exe_fd);
+	free_list(k->argv);
+	free_list(k->envp);
+	free_list((char **)k->sb.argv_init);
+	free_list((char **)k->sb.ro_paths);
+	free_list((char **)k->sb.rw_paths);
+	free_list((char **)k->sb.dev_files);
+	free_list((char **)k->sb.private_dirs);
+	free_list((char **)k->sb.keep_paths);
+	free(k->sandbox_source);
+	free(k->env_hint);
+	free(k->module);
+	free(k->module_sha256);
+	free(k->build_id);
+	if (k->init_args != NULL)
+		free(k->init_args->pReserved);
+	free(k->init_args);
+	free(k);
+}
+
+static int64_t timeout_for(const struct p11i_kit *k, int id)
+{
+	switch (p11i_funcs[id].deadline) {
+	case P11I_DEADLINE_NONE:
+		return 0;
+	case P11I_DEADLINE_KEYGEN:
+		return k->keygen_ns;
+	}
+	return k->timeout_ns;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec t = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------------ */
+/* Channels                                                            */
+
+static void chan_close(struct chan *c)
+{
+	p11i_fd_unregister(c->fd);
+	close(c->fd);
+	p11i_call_free(&c->c);
+	if (c->mem != NULL)
+		munmap(c->mem, P11I_REGION_SIZE);
+	free(c);
+}
+
+/* chan_new opens a call channel with a shared region and hands its other
+ * end and the region to the host, in one message (sup.mu held). */
+static struct chan *chan_new(struct host *h)
+{
+	int pair[2], memfd;
+	struct chan *c = calloc(1, sizeof *c);
+	struct p11i_mpw w = { 0 };
+
+	if (c == NULL)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->fd = pair[0];
+	p11i_fd_register(c->fd);
+	c->mem = p11i_region_new(P11I_REGION_SIZE, &memfd);
+	if (c->mem == NULL && !sup.region_logged) {
+		sup.region_logged = 1;
+		p11i_log("no shared memory for bulk data (%s): large buffers cross through the socket", strerror(errno));
+	}
+	p11i_mpw_uint(&w, OP_CHANNEL);
+	p11i_mpw_uint(&w, memfd >= 0 ? P11I_REGION_SIZE : 0);
+	p11i_mpw_frame(&w);
+	int fds[2] = { pair[1], memfd }, nfds = memfd >= 0 ? 2 : 1;
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	struct iovec iov = { w.buf, w.len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf };
+	struct cmsghdr *cm;
+	memset(cbuf, 0, sizeof cbuf);
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	ssize_t sent;
+	do
+		sent = w.err == 0 ? sendmsg(h->ctl, &mh, MSG_NOSIGNAL) : -1;
+	while (sent < 0 && errno == EINTR);
+	int ok = sent == (ssize_t)w.len;
+	p11i_mpw_free(&w);
+	close(pair[1]);
+	if (memfd >= 0)
+		close(memfd);
+	p11i_call_init(&c->c, c->mem, c->mem != NULL ? P11I_REGION_SIZE : 0, h->gen);
+	if (!ok) {
+		chan_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* chan_get takes an idle channel of h or opens one (sup.mu held). */
+static struct chan *chan_get(struct host *h, int id)
+{
+	struct chan *c;
+
+	if (h->nidle > 0)
+		return h->idle[--h->nidle];
+	if (h->count >= MAX_CHANNELS) {
+		p11i_log("%s: more than %d concurrent calls", p11i_funcs[id].name, MAX_CHANNELS);
+		return NULL;
+	}
+	c = chan_new(h);
+	if (c == NULL) {
+		p11i_log("%s: handing the host a channel: %s", p11i_funcs[id].name, strerror(errno));
+		return NULL;
+	}
+	h->count++;
+	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* A host's end                                                        */
+
+static void host_unref(struct host *h)
+{
+	if (h == NULL || --h->refs > 0)
+		return;
+	kit_unref(h->kit);
+	free(h);
+}
+
+/* how_it_ended describes how the host ended, if it has within 200 ms:
+ * from its init's report (a pid namespace) or its own wait status. */
+static const char *how_it_ended(struct host *h, char *buf, size_t len)
+{
+	struct pollfd pf = { .fd = h->pidfd, .events = POLLIN };
+	siginfo_t si;
+	int st;
+
+	buf[0] = '\0';
+	if (h->pidfd < 0 || poll(&pf, 1, 200) != 1)
+		return buf;
+	if (h->status_fd >= 0 && read(h->status_fd, &st, sizeof st) == (ssize_t)sizeof st) {
+		if (WIFSIGNALED(st))
+			snprintf(buf, len, ": it was killed by signal SIG%s", sigabbrev_np(WTERMSIG(st)));
+		else if (WIFEXITED(st))
+			snprintf(buf, len, ": it exited with status %d", WEXITSTATUS(st));
+		return buf;
+	}
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PIDFD, (id_t)h->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) {
+		snprintf(buf, len, " (its exit status went to the application's own child handling)");
+		return buf;
+	}
+	if (si.si_code == CLD_EXITED)
+		snprintf(buf, len, ": it exited with status %d", si.si_status);
+	else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+		snprintf(buf, len, ": it was killed by signal SIG%s", sigabbrev_np(si.si_status));
+	return buf;
+}
+
+/* host_end stops a host that was marked dead (by the one caller that
+ * did): its channels and control socket close, which a healthy host takes
+ * as its cue to exit; graceful waits for that before SIGKILL. Then
+ * whatever the vendor forked (the host's process group) is killed, and the
+ * host reaped. Called without sup.mu: once dead, the host's fds are this
+ * caller's alone. */
+static void host_end(struct host *h, int graceful)
+{
+	struct pollfd pf = { .fd = h->pidfd, .events = POLLIN };
+
+	for (int i = 0; i < h->nidle; i++)
+		chan_close(h->idle[i]);
+	h->nidle = 0;
+	if (h->ctl >= 0) {
+		p11i_fd_unregister(h->ctl);
+		close(h->ctl);
+		h->ctl = -1;
+	}
+	if (h->pidfd < 0)
+		return;
+	if (!graceful || poll(&pf, 1, KILL_GRACE_MS) != 1)
+		syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
+	/* The host is not reaped yet, so its pid (the group's id) cannot
+	 * have been reused; never kill(0), the application's own group. */
+	if (h->pid > 0)
+		kill(-h->pid, SIGKILL);
+	siginfo_t si;
+	while (waitid(P_PIDFD, (id_t)h->pidfd, &si, WEXITED) != 0 && errno == EINTR)
+		;
+	p11i_fd_unregister(h->pidfd);
+	close(h->pidfd);
+	h->pidfd = -1;
+	if (h->status_fd >= 0) {
+		p11i_fd_unregister(h->status_fd);
+		close(h->status_fd);
+		h->status_fd = -1;
+	}
+}
+
+/* report logs why a call's host is being killed (once per host: the
+ * caller that marked it dead). */
+static void report(struct host *h, int id, int st, const char *why)
+{
+	const char *fn = p11i_funcs[id].name, *module = h->kit->module;
+	char how[96];
+
+	switch (st) {
+	case P11I_RUN_TIMEOUT:
+		p11i_log("%s in %s (host pid %d) passed its deadline: killing the host; the next call starts a new one",
+			 fn, module, (int)h->pid);
+		break;
+	case P11I_RUN_CLOSED:
+		p11i_log("the host (pid %d) running %s died during %s%s; the next call starts a new one", (int)h->pid,
+			 module, fn, how_it_ended(h, how, sizeof how));
+		break;
+	default:
+		/* A reply that breaks the frame format or tells the application
+		 * more than it has room for: the host can no longer be trusted. */
+		p11i_log("%s: the reply of %s (host pid %d) cannot be true: %s; returning CKR_DEVICE_ERROR and killing the host, the next call starts a new one",
+			 fn, module, (int)h->pid, why);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* One call                                                            */
+
+/* note_answer logs what the data plane noticed in a call that went
+ * through: a mechanism parameter it cannot carry (once per mechanism), a
+ * code no PKCS#11 version defines, an argument it refused (sup.mu held). */
+static void note_answer(struct host *h, struct chan *c, int id, int st)
+{
+	if (c->c.has_uncarried) {
+		int seen = 0;
+		for (int i = 0; i < sup.nuncarried && !seen; i++)
+			seen = sup.uncarried[i] == c->c.uncarried;
+		if (!seen) {
+			if (sup.nuncarried < (int)(sizeof sup.uncarried / sizeof sup.uncarried[0]))
+				sup.uncarried[sup.nuncarried++] = c->c.uncarried;
+			p11i_log("%s: mechanism 0x%lx takes a parameter p11isolate does not know how to carry: calls with it get CKR_MECHANISM_PARAM_INVALID (or the vendor's CKR_MECHANISM_INVALID)",
+				 p11i_funcs[id].name, (unsigned long)c->c.uncarried);
+		}
+	}
+	if (c->c.why[0] == '\0')
+		return;
+	if (st == P11I_RUN_OK)
+		p11i_log("%s (%s): returning CKR_GENERAL_ERROR", c->c.why, h->kit->module);
+	else
+		p11i_log("%s", c->c.why);
+}
+
+/* run_on makes call id on channel c of host h, entered without sup.mu and
+ * with a reference on h, which it drops. A host that died, hung or lied is
+ * reported by the first of its callers to notice, killed, and the answer
+ * is CKR_DEVICE_ERROR (CKR_CRYPTOKI_NOT_INITIALIZED when C_Finalize took
+ * the host away). */
+static CK_RV run_on(struct host *h, struct chan *c, int id, const uintptr_t *a, int64_t timeout)
+{
+	int st = p11i_run(&c->c, c->fd, id, a, timeout), claim = 0;
+	char why[sizeof c->c.why];
+	CK_RV rv;
+
+	pthread_mutex_lock(&sup.mu);
+	if (st == P11I_RUN_OK || st == P11I_RUN_ANSWER) {
+		rv = c->c.code;
+		note_answer(h, c, id, st);
+		if (!h->dead) {
+			h->idle[h->nidle++] = c;
+		} else {
+			h->count--;
+			chan_close(c);
+		}
+		host_unref(h);
+		pthread_mutex_unlock(&sup.mu);
+		return rv;
+	}
+	memcpy(why, c->c.why, sizeof why);
+	h->count--;
+	chan_close(c);
+	rv = CKR_DEVICE_ERROR;
+	if (h->retired && id != 1)
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+	else if (!h->dead) {
+		h->dead = claim = 1;
+		if (sup.host == h) {
+			sup.host = NULL;
+			h->refs--; /* sup's; the caller's keeps it */
+		}
+	}
+	if (!claim)
+		host_unref(h);
+	pthread_mutex_unlock(&sup.mu);
+	if (claim) {
+		report(h, id, st, why);
+		host_end(h, 0);
+		pthread_mutex_lock(&sup.mu);
+		host_unref(h);
+		pthread_mutex_unlock(&sup.mu);
+	}
+	return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* A host's start                                                      */
+
+/* Names of the bits of p11i_report.layers, for the log. */
+static const char *const layer_names[P11I_L_COUNT] = {
+	[P11I_L_USERNS] = "user namespace",
+	[P11I_L_PIDNS] = "pid namespace",
+	[P11I_L_MNTNS] = "mount namespace",
+	[P11I_L_NETNS] = "network namespace",
+	[P11I_L_IPCNS] = "IPC namespace",
+	[P11I_L_INIT] = "own init",
+	[P11I_L_PROC] = "fresh /proc",
+	[P11I_L_PRIVATE] = "private /tmp and /dev/shm",
+	[P11I_L_CAPS] = "root's ptrace, raw I/O, module, BPF and kill capabilities dropped",
+	[P11I_L_KEYRING] = "own session keyring",
+	[P11I_L_SECCOMP] = "seccomp filter",
+	[P11I_L_LANDLOCK] = "Landlock domain",
+	[P11I_L_LANDLOCK_FS] = "Landlock filesystem allowlist",
+};
+
+static const char *profile_name(int profile)
+{
+	return profile == P11I_SANDBOX_OFF ? "off" : profile == P11I_SANDBOX_STRICT ? "strict" : "default";
+}
+
+/* append adds formatted text to buf (len bytes, NUL-terminated). */
+static void append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	if (n + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
+/* sandbox_check logs which layers the host got (once per distinct line;
+ * on stderr only when one is missing or the sandbox is off) and refuses a
+ * strict host that lacks what strict promises (sup.mu held). */
+static int sandbox_check(const struct p11i_kit *k, const struct p11i_report *rep)
+{
+	static char last[2048];
+	char line[2048] = "", missing[1024] = "", active[1024] = "";
+	unsigned got = rep->layers;
+
+	if (k->sb.profile == P11I_SANDBOX_OFF) {
+		append(line, sizeof line,
+		       "WARNING: sandbox=off (from %s): the vendor module runs without namespaces, seccomp or Landlock; it can read and write this application's memory (/proc/PID/mem, ptrace) and signal it. Only the file descriptors and the environment (%d of %d variables passed) are kept from it",
+		       k->sandbox_source, k->env_passed, k->env_total);
+	} else {
+		for (int l = 0; l < P11I_L_COUNT; l++) {
+			char name[128];
+			if (l == P11I_L_LANDLOCK && rep->landlock_abi > 0)
+				snprintf(name, sizeof name, "%s (ABI %d)", layer_names[l], rep->landlock_abi);
+			else
+				snprintf(name, sizeof name, "%s", layer_names[l]);
+			if (got & (1u << l)) {
+				append(active, sizeof active, "%s%s", active[0] ? ", " : "", name);
+			} else if (k->wanted & (1u << l)) {
+				char why[64] = "unavailable";
+				if (rep->err[l] != 0) {
+					snprintf(why, sizeof why, "%s", strerror(rep->err[l]));
+					why[0] = (char)tolower((unsigned char)why[0]);
+				}
+				append(missing, sizeof missing, "%s%s (%s)", missing[0] ? ", " : "", name, why);
+			}
+		}
+		append(line, sizeof line, "sandbox=%s (from %s): %s; environment: %d of %d variables passed",
+		       profile_name(k->sb.profile), k->sandbox_source, active[0] ? active : "(none)", k->env_passed,
+		       k->env_total);
+		if (missing[0])
+			append(line, sizeof line, "; not available here: %s", missing);
+	}
+	/* A sandbox with every layer it asked for is no news on a client's
+	 * stderr (pkcs11-tool and friends print it); a log file gets it. */
+	int complete = k->sb.profile != P11I_SANDBOX_OFF && (got & k->wanted) == k->wanted;
+	if (strcmp(line, last) != 0 && !(complete && k->log_stderr)) {
+		snprintf(last, sizeof last, "%s", line);
+		p11i_log("%s", line);
+	}
+	if (k->sb.profile == P11I_SANDBOX_STRICT) {
+		unsigned need = 1u << P11I_L_SECCOMP | 1u << P11I_L_LANDLOCK_FS;
+		int no_net = (got & 1u << P11I_L_NETNS) || ((got & 1u << P11I_L_LANDLOCK_FS) && rep->landlock_abi >= 4);
+		if ((got & need) != need || !no_net) {
+			p11i_log("sandbox=strict needs seccomp, a Landlock filesystem allowlist and no network, and this kernel does not give them all (see the sandbox line above): refusing to run the vendor module; use sandbox=default");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ctl_read reads one control frame's body into c's buffer before deadline
+ * (0: none). */
+static int ctl_read(struct host *h, struct p11i_call *c, int64_t deadline, size_t *len)
+{
+	int64_t left = 0;
+
+	if (deadline != 0 && (left = deadline - now_ns()) <= 0)
+		return P11I_RUN_TIMEOUT;
+	set_timeout(h->ctl, left);
+	c->timeout_set = left;
+	return recv_frame(c, h->ctl, left, len);
+}
+
+static int key_is(const char *k, size_t n, const char *want) { return k != NULL && n == strlen(want) && memcmp(k, want, n) == 0; }
+
+static const char *read_failure(int st, const struct p11i_call *c)
+{
+	return st == P11I_RUN_CLOSED ? "connection closed by peer" : st == P11I_RUN_BAD ? "malformed message" : c->why;
+}
+
+/* handshake checks the host's hello and has it load the module, before
+ * deadline. It returns CKR_OK, CKR_DEVICE_ERROR for a start that passed
+ * the deadline (logged as such), or CKR_GENERAL_ERROR (logged). */
+static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
+{
+	const struct p11i_kit *k = h->kit;
+	struct p11i_mpr r;
+	uint64_t proto = 0;
+	int ok = 0, st;
+	size_t len, n, blen = 0;
+	const char *key, *build = NULL, *err = NULL;
+	char t[32];
+
+	go_duration(t, sizeof t, k->timeout_ns);
+	st = ctl_read(h, c, deadline, &len);
+	if (st == P11I_RUN_TIMEOUT) {
+		p11i_log("the host did not start within the deadline (timeout=%s): deadline exceeded: killed the host; the next call starts a new one", t);
+		return CKR_DEVICE_ERROR;
+	}
+	if (st != P11I_RUN_OK) {
+		p11i_log("the host did not start (%s): see the host's lines above", read_failure(st, c));
+		return CKR_GENERAL_ERROR;
+	}
+	p11i_mpr_init(&r, c->rbuf + P11I_MP_HEADER, len, NULL, 0);
+	for (uint32_t i = p11i_mpr_map(&r, 16); i > 0 && !r.failed; i--) {
+		key = p11i_mpr_str(&r, &n);
+		if (key_is(key, n, "protocol"))
+			proto = p11i_mpr_uint(&r);
+		else if (key_is(key, n, "build"))
+			build = p11i_mpr_str(&r, &blen);
+		else
+			p11i_mpr_skip(&r);
+	}
+	if (p11i_mpr_finish(&r) != 0) {
+		p11i_log("host handshake: malformed message");
+		return CKR_GENERAL_ERROR;
+	}
+	if (proto != (uint64_t)k->protocol || !key_is(build, blen, k->build_id)) {
+		p11i_log("the host speaks protocol %llu of build \"%.*s\", this library protocol %d of build \"%s\": rebuild both with make",
+			 (unsigned long long)proto, build != NULL ? (int)blen : 0, build != NULL ? build : "", k->protocol,
+			 k->build_id);
+		return CKR_GENERAL_ERROR;
+	}
+	p11i_mpw_reset(&c->w);
+	p11i_mpw_uint(&c->w, OP_OPEN);
+	p11i_mpw_map(&c->w, 3);
+	p11i_mpw_str(&c->w, "module", 6);
+	p11i_mpw_str(&c->w, k->module, strlen(k->module));
+	p11i_mpw_str(&c->w, "memory_limit", 12);
+	p11i_mpw_uint(&c->w, k->memory_limit);
+	p11i_mpw_str(&c->w, "module_sha256", 13);
+	p11i_mpw_str(&c->w, k->module_sha256, strlen(k->module_sha256));
+	p11i_mpw_frame(&c->w);
+	if (c->w.err != 0 || send_all(c, h->ctl, c->w.buf, c->w.len) != P11I_RUN_OK) {
+		p11i_log("host handshake: %s", c->w.err != 0 ? "out of memory" : "connection closed by peer");
+		return CKR_GENERAL_ERROR;
+	}
+	st = ctl_read(h, c, deadline, &len);
+	if (st == P11I_RUN_TIMEOUT) {
+		p11i_log("loading %s (its ELF constructors and C_GetFunctionList) did not finish within the deadline (timeout=%s): deadline exceeded: killed the host; the next call starts a new one",
+			 k->module, t);
+		return CKR_DEVICE_ERROR;
+	}
+	if (st != P11I_RUN_OK) {
+		p11i_log("the host died loading %s (%s): see the host's lines above", k->module, read_failure(st, c));
+		return CKR_GENERAL_ERROR;
+	}
+	p11i_mpr_init(&r, c->rbuf + P11I_MP_HEADER, len, NULL, 0);
+	for (uint32_t i = p11i_mpr_map(&r, 16); i > 0 && !r.failed; i--) {
+		key = p11i_mpr_str(&r, &n);
+		if (key_is(key, n, "ok"))
+			ok = p11i_mpr_bool(&r);
+		else if (key_is(key, n, "error"))
+			err = p11i_mpr_str(&r, &len);
+		else
+			p11i_mpr_skip(&r);
+	}
+	if (p11i_mpr_finish(&r) != 0) {
+		p11i_log("host open reply: malformed message");
+		return CKR_GENERAL_ERROR;
+	}
+	if (!ok) {
+		if (err == NULL)
+			len = 0;
+		if (len >= 14 && memcmp(err, "module_sha256:", 14) == 0)
+			p11i_log("%.*s", (int)len, err); /* the module is there, but not the pinned one */
+		else
+			p11i_log("%.*s (set module=/path/to/vendor.so, or P11ISOLATE_MODULE)", (int)len, err != NULL ? err : "");
+		return CKR_GENERAL_ERROR;
+	}
+	set_timeout(h->ctl, 0);
+	return CKR_OK;
+}
+
+static uint64_t next_gen(uint64_t g) { return g + 1 >= 1 << 16 ? 1 : g + 1; }
+
+/* start spawns a host with the settings in force, checks its handshake
+ * and replays the C_Initialize the kit holds, all under one deadline
+ * (sup.mu held: no other call reaches the host before the replay). It
+ * returns the vendor's answer; CKR_DEVICE_ERROR when the start passed its
+ * deadline or the host died; CKR_GENERAL_ERROR when it could not start. */
+static CK_RV start(struct host **out)
+{
+	struct p11i_kit *k = sup.kit;
+	int pair[2], status[2] = { -1, -1 }, null_fd, pidfd = -1, err = 0, errfd;
+	int64_t deadline = k->timeout_ns > 0 ? now_ns() + k->timeout_ns : 0;
+	struct p11i_sandbox sb = k->sb;
+	struct p11i_report rep;
+	struct relay *relay;
+	struct host *h;
+	long pid;
+	CK_RV rv;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		p11i_log("socketpair: %s", strerror(errno));
+		return CKR_GENERAL_ERROR;
+	}
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (sb.profile != P11I_SANDBOX_OFF && pipe2(status, O_CLOEXEC) != 0)
+		status[0] = status[1] = -1;
+	sb.status_fd = status[1];
+	errfd = relay_new(&relay);
+	pid = p11i_spawn(k->exe_fd, pair[1], errfd >= 0 ? errfd : __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), null_fd,
+			 k->argv, k->envp, &sb, &rep, &pidfd, &err);
+	/* Only the host may hold its ends: its death must read as EOF on the
+	 * control channel and on its stderr right away. */
+	close(pair[1]);
+	if (null_fd >= 0)
+		close(null_fd);
+	if (errfd >= 0)
+		close(errfd);
+	if (status[1] >= 0)
+		close(status[1]);
+	if (status[0] >= 0 && (pid < 0 || !(rep.layers & (1u << P11I_L_INIT)))) {
+		close(status[0]); /* no init: nobody reports on the host */
+		status[0] = -1;
+	}
+	if (pid < 0) {
+		close(pair[0]);
+		p11i_log("cannot start the host: clone3: %s", strerror(err));
+		return CKR_GENERAL_ERROR;
+	}
+	if (relay != NULL)
+		__atomic_store_n(&relay->pid, (pid_t)pid, __ATOMIC_RELEASE);
+	h = calloc(1, sizeof *h);
+	if (h == NULL) {
+		/* Nothing to supervise it with: it goes at once. */
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+		close(pidfd);
+		close(pair[0]);
+		if (status[0] >= 0)
+			close(status[0]);
+		return CKR_HOST_MEMORY;
+	}
+	h->refs = 1;
+	h->kit = k;
+	k->refs++;
+	h->pid = (pid_t)pid;
+	h->pidfd = pidfd;
+	h->ctl = pair[0];
+	h->status_fd = status[0];
+	h->gen = sup.gen;
+	p11i_fd_register(h->ctl);
+	p11i_fd_register(h->pidfd);
+	if (h->status_fd >= 0) {
+		fcntl(h->status_fd, F_SETFL, O_NONBLOCK);
+		p11i_fd_register(h->status_fd);
+	}
+
+	struct p11i_call ctl;
+	p11i_call_init(&ctl, NULL, 0, 0);
+	rv = sandbox_check(k, &rep) != 0 ? CKR_GENERAL_ERROR : handshake(h, &ctl, deadline);
+	p11i_call_free(&ctl);
+	if (rv != CKR_OK)
+		goto fail;
+
+	/* The application's C_Initialize, replayed before any other call may
+	 * reach the host (sup.mu stays held). */
+	struct chan *c = chan_new(h);
+	if (c == NULL) {
+		p11i_log("C_Initialize: handing the host a channel: %s", strerror(errno));
+		rv = CKR_GENERAL_ERROR;
+		goto fail;
+	}
+	h->count = 1;
+	uintptr_t a[1] = { (uintptr_t)k->init_args };
+	int64_t left = deadline != 0 ? deadline - now_ns() : 0;
+	int st = p11i_run(&c->c, c->fd, 0, a, deadline != 0 ? (left > 1000 ? left : 1000) : 0);
+	if (st == P11I_RUN_OK || st == P11I_RUN_ANSWER) {
+		note_answer(h, c, 0, st);
+		rv = c->c.code;
+		h->idle[h->nidle++] = c;
+	} else {
+		report(h, 0, st, c->c.why);
+		chan_close(c);
+		rv = CKR_DEVICE_ERROR;
+	}
+	if (rv != CKR_OK) {
+		if (rv != CKR_DEVICE_ERROR)
+			p11i_log("the vendor module %s returned 0x%lx from C_Initialize%s", k->module, (unsigned long)rv,
+				 k->env_hint != NULL ? k->env_hint : "");
+		goto fail;
+	}
+	/* Only a host that started takes up a handle generation. */
+	sup.gen = next_gen(sup.gen);
+	*out = h;
+	return CKR_OK;
+fail:
+	h->dead = 1;
+	host_end(h, 0);
+	host_unref(h);
+	return rv;
+}
+
+/* failed_start sets the back-off after a host failed to start: the first
+ * retry is immediate (a one-off fault must not delay recovery), later ones
+ * wait 100 ms, 200 ms, ... up to 5 s (sup.mu held). */
+static void failed_start(void)
+{
+	char d[32];
+
+	if (sup.next_start == 0 && sup.backoff == 0)
+		sup.backoff = 1;
+	else
+		sup.backoff = sup.backoff * 2 < MIN_BACKOFF ? MIN_BACKOFF : sup.backoff * 2 > MAX_BACKOFF ? MAX_BACKOFF : sup.backoff * 2;
+	sup.next_start = now_ns() + sup.backoff;
+	if (sup.backoff >= MIN_BACKOFF)
+		p11i_log("starting a new host for %s failed again; the next attempt waits %s", sup.kit->module,
+			 go_duration(d, sizeof d, sup.backoff));
+}
+
+/* backoff_cap bounds how long one call waits for the back-off: its
+ * deadline, or the longest back-off when calls have none. */
+static int64_t backoff_cap(void) { return sup.kit->timeout_ns > 0 ? sup.kit->timeout_ns : MAX_BACKOFF; }
+
+/* running_host returns the running host with a reference for the caller,
+ * starting a fresh one if the last died (sup.mu held; released while a
+ * caller waits out the back-off). */
+static CK_RV running_host(struct host **out)
+{
+	int waited = 0;
+
+	for (;;) {
+		if (!sup.initialized)
+			return CKR_CRYPTOKI_NOT_INITIALIZED;
+		if (sup.host != NULL) {
+			sup.host->refs++;
+			*out = sup.host;
+			return CKR_OK;
+		}
+		int64_t wait = sup.next_start - now_ns();
+		if (sup.next_start != 0 && wait > 0) {
+			/* Callers wait out the back-off instead of failing in
+			 * a tight loop, once and never past their deadline;
+			 * then one of them tries again. */
+			if (waited)
+				return CKR_DEVICE_ERROR;
+			int64_t cap = backoff_cap();
+			pthread_mutex_unlock(&sup.mu);
+			sleep_ns(wait < cap ? wait : cap);
+			pthread_mutex_lock(&sup.mu);
+			waited = 1;
+			continue;
+		}
+		if (start(&sup.host) != CKR_OK) {
+			sup.host = NULL;
+			failed_start();
+			return CKR_DEVICE_ERROR;
+		}
+		sup.backoff = sup.next_start = 0;
+	}
+}
+
+/* initialize starts the first host of a C_Initialize with the settings in
+ * force (sup.mu held). */
+static CK_RV initialize(void)
+{
+	struct host *h = NULL;
+	CK_RV rv;
+
+	/* A vendor that dies at every start gets no fork storm from an
+	 * application retrying C_Initialize in a loop: the same module waits
+	 * out the back-off after a host failure. */
+	if (sup.failed == NULL || strcmp(sup.failed, sup.kit->module) != 0)
+		sup.backoff = sup.next_start = 0;
+	int64_t wait = sup.next_start - now_ns();
+	if (sup.next_start != 0 && wait > 0) {
+		int64_t cap = backoff_cap();
+		pthread_mutex_unlock(&sup.mu);
+		sleep_ns(wait < cap ? wait : cap);
+		pthread_mutex_lock(&sup.mu);
+		if (sup.initialized)
+			return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		if (now_ns() < sup.next_start)
+			return CKR_DEVICE_ERROR;
+	}
+	rv = start(&h);
+	if (rv != CKR_OK) {
+		if (rv == CKR_DEVICE_ERROR || rv == CKR_GENERAL_ERROR) {
+			free(sup.failed);
+			sup.failed = strdup(sup.kit->module);
+			failed_start();
+		}
+		return rv;
+	}
+	free(sup.failed);
+	sup.failed = NULL;
+	sup.backoff = sup.next_start = 0;
+	sup.host = h;
+	sup.initialized = 1;
+	return CKR_OK;
+}
+
+CK_RV p11i_sup_initialize(struct p11i_kit *k)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&sup.mu);
+	if (sup.initialized) {
+		pthread_mutex_unlock(&sup.mu);
+		p11i_kit_free(k);
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	}
+	/* The new settings are in force from now on, for this process's
+	 * hosts and the children it forks. */
+	k->refs = 1;
+	kit_unref(sup.kit);
+	sup.kit = k;
+	rv = initialize();
+	pthread_mutex_unlock(&sup.mu);
+	return rv;
+}
+
+int p11i_sup_initialized(void)
+{
+	pthread_mutex_lock(&sup.mu);
+	int r = sup.initialized;
+	pthread_mutex_unlock(&sup.mu);
+	return r;
+}
+
+/* child_initialize is C_Initialize in a forked child: a host of its own
+ * from the settings it inherited. */
+static CK_RV child_initialize(void)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&sup.mu);
+	if (sup.kit == NULL) {
+		pthread_mutex_unlock(&sup.mu);
+		p11i_log("C_Initialize in a process forked before libp11isolate.so was first initialized is not supported yet: initialize it once before forking, or exec a new program");
+		return CKR_GENERAL_ERROR;
+	}
+	if (sup.initialized) {
+		pthread_mutex_unlock(&sup.mu);
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	}
+	rv = initialize();
+	/* As a module loaded directly answers a child of an initialized
+	 * parent: its state stands. */
+	if (rv == CKR_OK && sup.inherited)
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	pthread_mutex_unlock(&sup.mu);
+	return rv;
+}
+
+static CK_RV finalize(uintptr_t *a)
+{
+	struct host *h, *gone;
+	struct chan *c = NULL;
+	CK_RV rv = CKR_OK;
+	int end = 0;
+
+	pthread_mutex_lock(&sup.mu);
+	if (!sup.initialized) {
+		pthread_mutex_unlock(&sup.mu);
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
+	h = sup.host;
+	if (h != NULL) {
+		h->refs++; /* finalize's own, to the end */
+		c = chan_get(h, 1);
+		if (c != NULL)
+			h->refs++; /* run_on's */
+	}
+	int64_t timeout = timeout_for(sup.kit, 1);
+	pthread_mutex_unlock(&sup.mu);
+	if (h != NULL) {
+		rv = c != NULL ? run_on(h, c, 1, a, timeout) : CKR_DEVICE_ERROR;
+		if (rv != CKR_OK && rv != CKR_DEVICE_ERROR) {
+			pthread_mutex_lock(&sup.mu);
+			host_unref(h);
+			pthread_mutex_unlock(&sup.mu);
+			return rv; /* e.g. CKR_ARGUMENTS_BAD: still initialized */
+		}
+	}
+	pthread_mutex_lock(&sup.mu);
+	sup.initialized = 0;
+	gone = sup.host; /* sup's reference comes with it */
+	sup.host = NULL;
+	/* A caller still blocked in the host (C_WaitForSlotEvent) sees it go
+	 * and returns CKR_CRYPTOKI_NOT_INITIALIZED. */
+	if (h != NULL)
+		h->retired = 1;
+	if (gone != NULL) {
+		gone->retired = 1;
+		end = !gone->dead;
+		gone->dead = 1;
+	}
+	pthread_mutex_unlock(&sup.mu);
+	if (end)
+		host_end(gone, 1);
+	pthread_mutex_lock(&sup.mu);
+	host_unref(gone);
+	host_unref(h);
+	pthread_mutex_unlock(&sup.mu);
+	return rv;
+}
+
+CK_RV p11i_sup_call(int id, uintptr_t *args)
+{
+	struct host *h;
+	struct chan *c;
+	CK_RV rv;
+
+	if (id < 0 || id >= P11I_NFUNCS)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (id == 0)
+		return child_initialize();
+	if (id == 1)
+		return finalize(args);
+	pthread_mutex_lock(&sup.mu);
+	rv = running_host(&h);
+	if (rv != CKR_OK) {
+		pthread_mutex_unlock(&sup.mu);
+		return rv;
+	}
+	c = chan_get(h, id);
+	int64_t timeout = timeout_for(h->kit, id);
+	if (c == NULL) {
+		host_unref(h);
+		pthread_mutex_unlock(&sup.mu);
+		return CKR_DEVICE_ERROR;
+	}
+	pthread_mutex_unlock(&sup.mu);
+	return run_on(h, c, id, args, timeout);
+}
+
+/* p11i_sup_forked runs in a new child right after the fork: nothing of the
+ * parent's hosts is the child's (the shim closed their fds); it keeps the
+ * settings, and knows whether the parent was initialized. */
+void p11i_sup_forked(void)
+{
+	pthread_mutex_init(&sup.mu, NULL);
+	sup.inherited = sup.initialized;
+	sup.initialized = 0;
+	sup.host = NULL; /* forgotten, never killed: it is the parent's */
+	sup.next_start = sup.backoff = 0;
+	free(sup.failed);
+	sup.failed = NULL;
+}
