@@ -37,11 +37,16 @@ deps:
 $(HOST_BIN): $(SOURCES)
 	$(GO) build -trimpath -ldflags "-s -w -X main.buildID=$(BUILD_ID)" -o $@ ./host
 
+# The host image is assembled into the library by cshim/image.c (.incbin),
+# with its SHA-256 and the build ID: C has them from the moment the library
+# is loaded, before any Go runs. The hash in the flags also tells Go's build
+# cache when the image changed.
 $(LIB): $(HOST_BIN) $(SOURCES)
 	@mkdir -p $(BUILD)
+	sha=$$(sha256sum $(HOST_BIN) | cut -d' ' -f1) && \
+	CGO_CFLAGS="-O2 -g '-DP11I_HOST_IMAGE=\"$(CURDIR)/$(HOST_BIN)\"' '-DP11I_HOST_SHA256=\"$$sha\"' '-DP11I_BUILD_ID=\"$(BUILD_ID)\"'" \
 	$(GO) build -trimpath -buildmode=c-shared \
-		-ldflags "-s -w -X main.buildID=$(BUILD_ID) -X main.hostSHA256=$$(sha256sum $(HOST_BIN) | cut -d' ' -f1) \
-		-extldflags '-Wl,--version-script=$(CURDIR)/cshim/exports.map -Wl,-z,nodelete'" \
+		-ldflags "-s -w -extldflags '-Wl,--version-script=$(CURDIR)/cshim/exports.map -Wl,-z,nodelete'" \
 		-o $@ ./proxy
 	@rm -f $(BUILD)/libp11isolate.h
 	cp $(HOST_BIN) $(BUILD)/p11isolate-host

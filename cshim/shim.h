@@ -82,35 +82,21 @@ int p11i_spawn(int exe_fd, int ctl_fd, int log_fd, int null_fd,
 
 void p11i_log_write(int fd, const char *buf, size_t len);
 
-/* The settings a host is started with (supervise.c), resolved in Go at
- * C_Initialize (proxy/kit.go) and handed over whole: everything in C memory
- * that supervise.c owns from then on (p11i_kit_free). A forked child keeps
- * its parent's and starts hosts of its own with it. */
-struct p11i_kit {
-	int refs;               /* the settings in force, and each host started with them */
-	int exe_fd;             /* the verified host image (a sealed memfd, or the installed binary) */
-	char **argv, **envp;    /* the host's, envp already filtered */
-	struct p11i_sandbox sb; /* its lists in C memory */
-	unsigned wanted;        /* layers the profile asks for */
-	char *sandbox_source;   /* where the sandbox setting came from, for the log */
-	int env_passed, env_total;
-	char *env_hint;         /* completes the log line of a vendor C_Initialize that failed ("") */
-	int64_t timeout_ns, keygen_ns;
-	char *module, *module_sha256;
-	uint64_t memory_limit;
-	int log_stderr; /* the log goes to stderr */
-	char *build_id;
-	int protocol;
-	/* The application's C_Initialize arguments as every host gets them
-	 * (NULL: the application passed NULL), pReserved included. */
-	CK_C_INITIALIZE_ARGS *init_args;
+/* C_Initialize's arguments, read without faulting (supervise.c). */
+struct p11i_init {
+	int null;         /* the application passed NULL */
+	CK_FLAGS flags;
+	unsigned mutexes; /* bit i: the i-th mutex callback was set */
+	char *reserved;   /* pReserved's string (malloc'd), NULL: none */
 };
-void p11i_kit_free(struct p11i_kit *k);
+/* p11i_init_read returns CKR_OK or CKR_ARGUMENTS_BAD (logged). */
+CK_RV p11i_init_read(const void *argp, struct p11i_init *in);
+void p11i_init_free(struct p11i_init *in);
 
 /* p11i_sup_initialize is the rest of C_Initialize in the process that
- * loaded the library, once Go resolved the settings: it takes k (freeing
- * it when already initialized) and starts the first host. */
-CK_RV p11i_sup_initialize(struct p11i_kit *k);
+ * loaded the library, once Go made the plan (internal/plan, msgpack): it
+ * builds the kit hosts start from and starts the first host. */
+CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in);
 int p11i_sup_initialized(void);
 /* p11i_sup_call is every other call, and every call in a forked child. */
 CK_RV p11i_sup_call(int id, uintptr_t *args);
@@ -124,5 +110,25 @@ int p11i_forked_child(void);
  * -1 with errno when path cannot be opened; p11i_log writes one line. */
 int p11i_log_open(const char *path);
 void p11i_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The host image (image.c), embedded in the library at build time.
+ * p11i_host_exe returns an fd of the verified host binary: a sealed memfd
+ * of the embedded image, or (override, or where executable memfds are
+ * refused, the binary beside the library) a file hashed through the fd that
+ * will be executed; -1 with a one-line reason in err. */
+int p11i_host_exe(const char *override, char *err, size_t errlen);
+
+/* SHA-256 (sha256.c). */
+struct p11i_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	uint8_t buf[64];
+	size_t nbuf;
+};
+void p11i_sha256_init(struct p11i_sha256 *s);
+void p11i_sha256_update(struct p11i_sha256 *s, const void *data, size_t n);
+void p11i_sha256_final(struct p11i_sha256 *s, uint8_t out[32]);
+/* p11i_sha256_fd writes the lower-case hex digest of fd's whole file. */
+int p11i_sha256_fd(int fd, char hex[65]);
 
 #endif

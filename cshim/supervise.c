@@ -2,8 +2,11 @@
  * C_Initialize, in C. A process forked after the library was loaded cannot
  * run Go, so this is what a forked child runs; and to keep one
  * implementation of each job, the process that loaded the library runs it
- * too. Go resolves the settings at C_Initialize and hands them over as a kit
- * (struct p11i_kit, proxy/kit.go); from there on the calls never enter Go:
+ * too. Go resolves the settings at C_Initialize and hands them over as a plan
+ * (internal/plan), from which the kit hosts start from is built here; a
+ * forked child gets its plan from the host image in plan mode, or keeps its
+ * parent's kit when nothing it resolves from changed. From there on the
+ * calls never enter Go:
  * start a host from the kit (spawn, handshake, the module's loading, the
  * replayed C_Initialize, all under one deadline), pool its call channels,
  * make each call through the data plane (p11i_run), and when a host dies,
@@ -71,6 +74,26 @@ void p11i_log(const char *fmt, ...)
 	p11i_log_write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, (size_t)n);
 }
 
+/* detached runs fn(arg) on a thread of its own that takes none of the
+ * application's signals; -1 when no thread can be had. */
+static int detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	e = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e == 0 ? 0 : -1;
+}
+
 /* A relay copies one host's stderr into the log, line by line, prefixed
  * "host[pid]: ". It ends when the host and everything it started have
  * closed their stderr. */
@@ -125,9 +148,6 @@ static int relay_new(struct relay **out)
 {
 	struct relay *r = calloc(1, sizeof *r);
 	int p[2];
-	pthread_t t;
-	pthread_attr_t attr;
-	sigset_t all, old;
 
 	*out = NULL;
 	if (r == NULL || pipe2(p, O_CLOEXEC) != 0) {
@@ -136,16 +156,7 @@ static int relay_new(struct relay **out)
 	}
 	r->fd = p[0];
 	p11i_fd_register(p[0]);
-	/* The relay takes none of the application's signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 << 10);
-	int e = pthread_create(&t, &attr, relay_run, r);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
+	if (detached(relay_run, r) != 0) {
 		p11i_fd_unregister(p[0]);
 		close(p[0]);
 		close(p[1]);
@@ -211,6 +222,26 @@ struct chan {
 	void *mem;
 };
 
+/* The settings a host is started with, built from a plan (kit_parse). A
+ * forked child keeps its parent's. */
+struct p11i_kit {
+	int refs;               /* the settings in force, and each host started with them */
+	int exe_fd;             /* the verified host image */
+	char **argv, **envp;    /* the host's, envp already filtered */
+	struct p11i_sandbox sb;
+	unsigned wanted;        /* layers the profile asks for */
+	char *sandbox_source;   /* where the sandbox setting came from, for the log */
+	int env_passed, env_total;
+	char *env_hint;         /* completes the log line of a vendor C_Initialize that failed */
+	int64_t timeout_ns, keygen_ns;
+	char *module, *module_sha256;
+	uint64_t memory_limit;
+	char *log_path;         /* NULL: stderr */
+	char *vendor;           /* pReserved for the vendor; NULL: NULL */
+};
+
+static void kit_free(struct p11i_kit *k);
+
 /* host is one running host process. Everything in it is guarded by
  * sup.mu; a caller holds a reference for the length of its call. */
 struct host {
@@ -237,6 +268,12 @@ static struct {
 	 * storm from an application that retries in a loop. */
 	int64_t next_start, backoff;
 	char *failed; /* module whose host failed at the last C_Initialize */
+	/* The application's C_Initialize arguments as each host gets them
+	 * (NULL: it passed NULL), and what the kit was resolved from: the
+	 * environment and pReserved of that C_Initialize. */
+	CK_C_INITIALIZE_ARGS *init_args;
+	char **src_env;
+	char *src_reserved;
 	int region_logged;
 	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
 	int nuncarried;
@@ -245,7 +282,7 @@ static struct {
 static void kit_unref(struct p11i_kit *k)
 {
 	if (k != NULL && --k->refs == 0)
-		p11i_kit_free(k);
+		kit_free(k);
 }
 
 static void free_list(char **l)
@@ -255,7 +292,7 @@ static void free_list(char **l)
 	free(l);
 }
 
-void p11i_kit_free(struct p11i_kit *k)
+static void kit_free(struct p11i_kit *k)
 {
 	if (k == NULL)
 		return;
@@ -273,10 +310,8 @@ void p11i_kit_free(struct p11i_kit *k)
 	free(k->env_hint);
 	free(k->module);
 	free(k->module_sha256);
-	free(k->build_id);
-	if (k->init_args != NULL)
-		free(k->init_args->pReserved);
-	free(k->init_args);
+	free(k->log_path);
+	free(k->vendor);
 	free(k);
 }
 
@@ -465,6 +500,30 @@ static void host_end(struct host *h, int graceful)
 	}
 }
 
+static void *reaper_run(void *arg)
+{
+	struct host *h = arg;
+
+	host_end(h, 0);
+	pthread_mutex_lock(&sup.mu);
+	host_unref(h);
+	pthread_mutex_unlock(&sup.mu);
+	return NULL;
+}
+
+/* host_end_async kills a host that a caller marked dead and leaves the
+ * rest of host_end (its channels, reaping it) to a thread of its own,
+ * taking over the caller's reference: the caller answers the application
+ * at once, not after the host is reaped and another caller started the
+ * next one. Without a thread, host_end runs here. */
+static void host_end_async(struct host *h)
+{
+	if (h->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
+	if (detached(reaper_run, h) != 0)
+		reaper_run(h);
+}
+
 /* report logs why a call's host is being killed (once per host: the
  * caller that marked it dead). */
 static void report(struct host *h, int id, int st, const char *why)
@@ -559,10 +618,7 @@ static CK_RV run_on(struct host *h, struct chan *c, int id, const uintptr_t *a, 
 	pthread_mutex_unlock(&sup.mu);
 	if (claim) {
 		report(h, id, st, why);
-		host_end(h, 0);
-		pthread_mutex_lock(&sup.mu);
-		host_unref(h);
-		pthread_mutex_unlock(&sup.mu);
+		host_end_async(h);
 	}
 	return rv;
 }
@@ -646,7 +702,7 @@ static int sandbox_check(const struct p11i_kit *k, const struct p11i_report *rep
 	/* A sandbox with every layer it asked for is no news on a client's
 	 * stderr (pkcs11-tool and friends print it); a log file gets it. */
 	int complete = k->sb.profile != P11I_SANDBOX_OFF && (got & k->wanted) == k->wanted;
-	if (strcmp(line, last) != 0 && !(complete && k->log_stderr)) {
+	if (strcmp(line, last) != 0 && !(complete && k->log_path == NULL)) {
 		snprintf(last, sizeof last, "%s", line);
 		p11i_log("%s", line);
 	}
@@ -718,10 +774,10 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 		p11i_log("host handshake: malformed message");
 		return CKR_GENERAL_ERROR;
 	}
-	if (proto != (uint64_t)k->protocol || !key_is(build, blen, k->build_id)) {
+	if (proto != (uint64_t)img.protocol || !key_is(build, blen, img.build_id)) {
 		p11i_log("the host speaks protocol %llu of build \"%.*s\", this library protocol %d of build \"%s\": rebuild both with make",
-			 (unsigned long long)proto, build != NULL ? (int)blen : 0, build != NULL ? build : "", k->protocol,
-			 k->build_id);
+			 (unsigned long long)proto, build != NULL ? (int)blen : 0, build != NULL ? build : "", img.protocol,
+			 img.build_id);
 		return CKR_GENERAL_ERROR;
 	}
 	p11i_mpw_reset(&c->w);
@@ -868,7 +924,7 @@ static CK_RV start(struct host **out)
 		goto fail;
 	}
 	h->count = 1;
-	uintptr_t a[1] = { (uintptr_t)k->init_args };
+	uintptr_t a[1] = { (uintptr_t)sup.init_args };
 	int64_t left = deadline != 0 ? deadline - now_ns() : 0;
 	int st = p11i_run(&c->c, c->fd, 0, a, deadline != 0 ? (left > 1000 ? left : 1000) : 0);
 	if (st == P11I_RUN_OK || st == P11I_RUN_ANSWER) {
@@ -996,22 +1052,379 @@ static CK_RV initialize(void)
 	return CKR_OK;
 }
 
-CK_RV p11i_sup_initialize(struct p11i_kit *k)
+/* ------------------------------------------------------------------ */
+/* C_Initialize: its arguments, the plan, the kit                      */
+
+#define MAX_RESERVED (64 << 10) /* pReserved: settings and vendor strings are far shorter */
+
+CK_RV p11i_init_read(const void *argp, struct p11i_init *in)
 {
+	CK_C_INITIALIZE_ARGS args;
+
+	memset(in, 0, sizeof *in);
+	if (argp == NULL) {
+		in->null = 1;
+		return CKR_OK;
+	}
+	/* The proxy reads the arguments for itself (the vendor sees a
+	 * replay), so it reads them with a copy that cannot fault: a pointer
+	 * the application got wrong is its CKR_ARGUMENTS_BAD, never a crash. */
+	if (p11i_copy_in(&args, argp, sizeof args) != 0) {
+		p11i_log("C_Initialize: pInitArgs points at memory that cannot be read: returning CKR_ARGUMENTS_BAD");
+		return CKR_ARGUMENTS_BAD;
+	}
+	/* CKF_LIBRARY_CANT_CREATE_OS_THREADS crosses like every other flag
+	 * and the vendor answers it: the application's threads create no
+	 * threads in the proxy but a host's log relay, and the host is a
+	 * separate process. (GnuTLS and NSS always pass the flag; refusing it
+	 * would lock GnuTLS out and serialize NSS.) */
+	in->flags = args.flags;
+	in->mutexes = (args.CreateMutex != NULL) | (args.DestroyMutex != NULL) << 1 | (args.LockMutex != NULL) << 2 |
+		      (args.UnlockMutex != NULL) << 3;
+	if (args.pReserved != NULL) {
+		char *buf = malloc(MAX_RESERVED);
+		long n = buf != NULL ? p11i_copy_string(buf, args.pReserved, MAX_RESERVED) : -1;
+		if (n < 0) {
+			free(buf);
+			p11i_log("C_Initialize: pReserved is neither NULL nor a readable string of less than %d bytes: returning CKR_ARGUMENTS_BAD",
+				 MAX_RESERVED);
+			return CKR_ARGUMENTS_BAD;
+		}
+		in->reserved = strdup(buf);
+		free(buf);
+		if (in->reserved == NULL)
+			return CKR_HOST_MEMORY;
+	}
+	return CKR_OK;
+}
+
+void p11i_init_free(struct p11i_init *in)
+{
+	free(in->reserved);
+	in->reserved = NULL;
+}
+
+static void init_args_free(CK_C_INITIALIZE_ARGS *a)
+{
+	if (a != NULL)
+		free(a->pReserved);
+	free(a);
+}
+
+/* init_replay rebuilds the application's CK_C_INITIALIZE_ARGS for the
+ * hosts, with the vendor's pReserved of the settings (NULL: the
+ * application passed NULL). */
+static CK_C_INITIALIZE_ARGS *init_replay(const struct p11i_init *in, const char *vendor)
+{
+	CK_C_INITIALIZE_ARGS *a;
+	/* Only which callbacks were set crosses; any non-NULL value will do. */
+	void *marker = (void *)p11i_call;
+
+	if (in->null || (a = calloc(1, sizeof *a)) == NULL)
+		return NULL;
+	a->flags = in->flags;
+	if (in->mutexes & 1)
+		a->CreateMutex = (CK_CREATEMUTEX)marker;
+	if (in->mutexes & 2)
+		a->DestroyMutex = (CK_DESTROYMUTEX)marker;
+	if (in->mutexes & 4)
+		a->LockMutex = (CK_LOCKMUTEX)marker;
+	if (in->mutexes & 8)
+		a->UnlockMutex = (CK_UNLOCKMUTEX)marker;
+	if (vendor != NULL)
+		a->pReserved = strdup(vendor);
+	return a;
+}
+
+/* A plan's strings are views into it: copies, NUL-terminated. */
+static char *plan_str(struct p11i_mpr *r)
+{
+	size_t n;
+	const char *v = p11i_mpr_str(r, &n);
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		if (n > 0)
+			memcpy(s, v, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* plan_list reads nil or an array of strings as a NULL-terminated list. */
+static char **plan_list(struct p11i_mpr *r)
+{
+	if (p11i_mpr_is_nil(r))
+		return calloc(1, sizeof(char *));
+	uint32_t n = p11i_mpr_array(r, 1 << 16);
+	char **l = calloc((size_t)n + 1, sizeof(char *));
+	for (uint32_t i = 0; i < n && l != NULL; i++)
+		l[i] = plan_str(r);
+	return l;
+}
+
+static int list_len(char *const *l)
+{
+	int n = 0;
+	while (l != NULL && l[n] != NULL)
+		n++;
+	return n;
+}
+
+/* wanted_layers: the layers a profile asks for (README.md, "Isolation"). */
+static unsigned wanted_layers(const struct p11i_sandbox *sb)
+{
+	unsigned w;
+
+	if (sb->profile == P11I_SANDBOX_OFF)
+		return 0;
+	w = 1u << P11I_L_PIDNS | 1u << P11I_L_MNTNS | 1u << P11I_L_INIT | 1u << P11I_L_PROC | 1u << P11I_L_KEYRING |
+	    1u << P11I_L_SECCOMP | 1u << P11I_L_LANDLOCK;
+	w |= sb->drop_caps ? 1u << P11I_L_CAPS : 1u << P11I_L_USERNS;
+	if (sb->profile == P11I_SANDBOX_STRICT) {
+		w |= 1u << P11I_L_NETNS | 1u << P11I_L_IPCNS | 1u << P11I_L_LANDLOCK_FS;
+		if (list_len(sb->private_dirs) > 0)
+			w |= 1u << P11I_L_PRIVATE;
+	}
+	return w;
+}
+
+/* kit_parse builds a kit from an encoded plan (internal/plan): it points
+ * the log where the settings say, and opens and verifies the host image.
+ * NULL when the plan says the settings are wrong, or the image cannot be
+ * had: logged. */
+static struct p11i_kit *kit_parse(const void *buf, size_t len)
+{
+	struct p11i_kit *k = calloc(1, sizeof *k);
+	struct p11i_mpr r;
+	char *error = NULL, *host = NULL, err[512];
+	const char *key;
+	size_t n;
+
+	if (k == NULL)
+		return NULL;
+	k->exe_fd = -1;
+	p11i_mpr_init(&r, buf, len, NULL, 0);
+	for (uint32_t i = p11i_mpr_map(&r, 64); i > 0 && !r.failed; i--) {
+		key = p11i_mpr_str(&r, &n);
+		if (key_is(key, n, "error"))
+			error = plan_str(&r);
+		else if (key_is(key, n, "module"))
+			k->module = plan_str(&r);
+		else if (key_is(key, n, "module_sha256"))
+			k->module_sha256 = plan_str(&r);
+		else if (key_is(key, n, "host"))
+			host = plan_str(&r);
+		else if (key_is(key, n, "log")) {
+			free(k->log_path);
+			k->log_path = plan_str(&r);
+		} else if (key_is(key, n, "timeout"))
+			k->timeout_ns = (int64_t)p11i_mpr_uint_max(&r, INT64_MAX, "timeout");
+		else if (key_is(key, n, "keygen_timeout"))
+			k->keygen_ns = (int64_t)p11i_mpr_uint_max(&r, INT64_MAX, "keygen_timeout");
+		else if (key_is(key, n, "memory_limit"))
+			k->memory_limit = p11i_mpr_uint(&r);
+		else if (key_is(key, n, "vendor_reserved"))
+			k->vendor = p11i_mpr_is_nil(&r) ? NULL : plan_str(&r);
+		else if (key_is(key, n, "env"))
+			k->envp = plan_list(&r);
+		else if (key_is(key, n, "env_total"))
+			k->env_total = (int)p11i_mpr_uint_max(&r, INT32_MAX, "env_total");
+		else if (key_is(key, n, "env_hint"))
+			k->env_hint = plan_str(&r);
+		else if (key_is(key, n, "profile"))
+			k->sb.profile = (int)p11i_mpr_uint_max(&r, P11I_SANDBOX_STRICT, "profile");
+		else if (key_is(key, n, "sandbox_source"))
+			k->sandbox_source = plan_str(&r);
+		else if (key_is(key, n, "userns"))
+			k->sb.userns = p11i_mpr_bool(&r);
+		else if (key_is(key, n, "drop_caps"))
+			k->sb.drop_caps = p11i_mpr_bool(&r);
+		else if (key_is(key, n, "uid"))
+			k->sb.uid = (unsigned)p11i_mpr_uint_max(&r, UINT32_MAX, "uid");
+		else if (key_is(key, n, "gid"))
+			k->sb.gid = (unsigned)p11i_mpr_uint_max(&r, UINT32_MAX, "gid");
+		else if (key_is(key, n, "argv_init"))
+			k->sb.argv_init = plan_list(&r);
+		else if (key_is(key, n, "ro_paths"))
+			k->sb.ro_paths = plan_list(&r);
+		else if (key_is(key, n, "rw_paths"))
+			k->sb.rw_paths = plan_list(&r);
+		else if (key_is(key, n, "dev_files"))
+			k->sb.dev_files = plan_list(&r);
+		else if (key_is(key, n, "private_dirs"))
+			k->sb.private_dirs = plan_list(&r);
+		else if (key_is(key, n, "keep_paths"))
+			k->sb.keep_paths = plan_list(&r);
+		else /* a setting this side would silently drop */
+			p11i_mpr_fail(&r, "unknown key \"%.*s\"", (int)n, key != NULL ? key : "");
+	}
+	if (p11i_mpr_finish(&r) != 0) {
+		p11i_log("the settings' plan cannot be read (%s): rebuild libp11isolate.so and its host with make", r.why);
+		goto fail;
+	}
+	if (k->log_path != NULL && k->log_path[0] == '\0') {
+		free(k->log_path);
+		k->log_path = NULL;
+	}
+	if (p11i_log_open(k->log_path) != 0) {
+		p11i_log("cannot open the log file %s: %s (set log=stderr or a writable path)", k->log_path, strerror(errno));
+		goto fail;
+	}
+	if (error != NULL && error[0] != '\0') {
+		p11i_log("%s", error);
+		goto fail;
+	}
+	if (k->module == NULL || k->module_sha256 == NULL || k->envp == NULL || k->sandbox_source == NULL ||
+	    k->env_hint == NULL) {
+		p11i_log("the settings' plan is incomplete: rebuild libp11isolate.so and its host with make");
+		goto fail;
+	}
+	k->exe_fd = p11i_host_exe(host, err, sizeof err);
+	if (k->exe_fd < 0) {
+		p11i_log("%s", err);
+		goto fail;
+	}
+	k->argv = calloc(2, sizeof(char *));
+	if (k->argv == NULL || (k->argv[0] = strdup("p11isolate-host")) == NULL)
+		goto fail;
+	k->sb.status_fd = -1;
+	k->env_passed = list_len(k->envp);
+	k->wanted = wanted_layers(&k->sb);
+	free(error);
+	free(host);
+	return k;
+fail:
+	free(error);
+	free(host);
+	kit_free(k);
+	return NULL;
+}
+
+/* env_snapshot copies the process's environment now: what a forked child
+ * compares its own with, to know whether its parent's kit still holds. */
+static char **env_snapshot(void)
+{
+	int n = list_len(environ);
+	char **l = calloc((size_t)n + 1, sizeof(char *));
+
+	for (int i = 0; i < n && l != NULL; i++)
+		l[i] = strdup(environ[i]);
+	return l;
+}
+
+/* same_inputs: whether this C_Initialize resolves from what the kit in
+ * force was resolved from (the environment, pReserved). */
+static int same_inputs(const struct p11i_init *in)
+{
+	int n = list_len(environ);
+
+	if ((in->reserved == NULL) != (sup.src_reserved == NULL) ||
+	    (in->reserved != NULL && strcmp(in->reserved, sup.src_reserved) != 0))
+		return 0;
+	if (sup.src_env == NULL || list_len(sup.src_env) != n)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(environ[i], sup.src_env[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* install makes k the settings in force, with the arguments of this
+ * C_Initialize (sup.mu held). */
+static CK_RV install(struct p11i_kit *k, const struct p11i_init *in)
+{
+	CK_C_INITIALIZE_ARGS *args = init_replay(in, k->vendor);
+
+	if (!in->null && args == NULL) {
+		if (k != sup.kit)
+			kit_free(k);
+		return CKR_HOST_MEMORY;
+	}
+	if (k != sup.kit) {
+		k->refs++;
+		kit_unref(sup.kit);
+		sup.kit = k;
+		free_list(sup.src_env);
+		sup.src_env = env_snapshot();
+		free(sup.src_reserved);
+		sup.src_reserved = in->reserved != NULL ? strdup(in->reserved) : NULL;
+	}
+	init_args_free(sup.init_args);
+	sup.init_args = args;
+	return CKR_OK;
+}
+
+/* plan_mode has the host image resolve the settings of a forked child's
+ * C_Initialize (p11isolate-host --plan, internal/plan): Go cannot run
+ * here, and the resolution must be the one the first process makes. The
+ * image runs unsandboxed, with this process's environment, as our own
+ * code: it loads no module. Returns the encoded plan (malloc'd) or NULL,
+ * logged (sup.mu held). */
+static void *plan_mode(const struct p11i_init *in, size_t *len)
+{
+	char *argv[4] = { "p11isolate-host", "--plan", in->reserved, NULL }, err[512];
+	struct p11i_sandbox sb = { .profile = P11I_SANDBOX_OFF, .status_fd = -1 };
+	struct p11i_report rep;
+	struct p11i_call c;
+	int pair[2], exe, null_fd, pidfd = -1, e = 0, st;
+	void *plan = NULL;
+	long pid;
+
+	exe = sup.kit != NULL ? dup(sup.kit->exe_fd) : p11i_host_exe(NULL, err, sizeof err);
+	if (exe < 0) {
+		p11i_log("%s", sup.kit != NULL ? strerror(errno) : err);
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		close(exe);
+		return NULL;
+	}
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pid = p11i_spawn(exe, pair[1], __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), null_fd, argv, environ, &sb, &rep,
+			 &pidfd, &e);
+	close(pair[1]);
+	close(exe);
+	if (null_fd >= 0)
+		close(null_fd);
+	if (pid < 0) {
+		close(pair[0]);
+		p11i_log("cannot start the host image to resolve the settings: clone3: %s", strerror(e));
+		return NULL;
+	}
+	p11i_call_init(&c, NULL, 0, 0);
+	set_timeout(pair[0], 30 * (int64_t)1000000000);
+	st = recv_frame(&c, pair[0], 30 * (int64_t)1000000000, len);
+	if (st == P11I_RUN_OK && (plan = malloc(*len ? *len : 1)) != NULL)
+		memcpy(plan, c.rbuf + P11I_MP_HEADER, *len);
+	else
+		p11i_log("the host image did not resolve the settings (%s): see its lines above", read_failure(st, &c));
+	p11i_call_free(&c);
+	close(pair[0]);
+	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	siginfo_t si;
+	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) != 0 && errno == EINTR)
+		;
+	close(pidfd);
+	return plan;
+}
+
+CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in)
+{
+	struct p11i_kit *k;
 	CK_RV rv;
 
 	pthread_mutex_lock(&sup.mu);
 	if (sup.initialized) {
 		pthread_mutex_unlock(&sup.mu);
-		p11i_kit_free(k);
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	}
 	/* The new settings are in force from now on, for this process's
 	 * hosts and the children it forks. */
-	k->refs = 1;
-	kit_unref(sup.kit);
-	sup.kit = k;
-	rv = initialize();
+	k = kit_parse(plan, len);
+	rv = k == NULL ? CKR_GENERAL_ERROR : install(k, in);
+	if (rv == CKR_OK)
+		rv = initialize();
 	pthread_mutex_unlock(&sup.mu);
 	return rv;
 }
@@ -1024,28 +1437,44 @@ int p11i_sup_initialized(void)
 	return r;
 }
 
-/* child_initialize is C_Initialize in a forked child: a host of its own
- * from the settings it inherited. */
-static CK_RV child_initialize(void)
+/* child_initialize is C_Initialize in a forked child: a host of its own,
+ * from its parent's kit when nothing it resolves from changed, else from a
+ * plan the host image makes. */
+static CK_RV child_initialize(uintptr_t *args)
 {
+	struct p11i_init in;
+	struct p11i_kit *k;
 	CK_RV rv;
 
+	rv = p11i_init_read((const void *)args[0], &in);
+	if (rv != CKR_OK)
+		return rv;
 	pthread_mutex_lock(&sup.mu);
-	if (sup.kit == NULL) {
-		pthread_mutex_unlock(&sup.mu);
-		p11i_log("C_Initialize in a process forked before libp11isolate.so was first initialized is not supported yet: initialize it once before forking, or exec a new program");
-		return CKR_GENERAL_ERROR;
-	}
 	if (sup.initialized) {
-		pthread_mutex_unlock(&sup.mu);
-		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		goto out;
 	}
-	rv = initialize();
+	k = sup.kit;
+	if (k == NULL || !same_inputs(&in)) {
+		size_t len = 0;
+		void *plan = plan_mode(&in, &len);
+		k = plan != NULL ? kit_parse(plan, len) : NULL;
+		free(plan);
+		if (k == NULL) {
+			rv = CKR_GENERAL_ERROR;
+			goto out;
+		}
+	}
+	rv = install(k, &in);
+	if (rv == CKR_OK)
+		rv = initialize();
 	/* As a module loaded directly answers a child of an initialized
 	 * parent: its state stands. */
 	if (rv == CKR_OK && sup.inherited)
 		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+out:
 	pthread_mutex_unlock(&sup.mu);
+	p11i_init_free(&in);
 	return rv;
 }
 
@@ -1111,7 +1540,7 @@ CK_RV p11i_sup_call(int id, uintptr_t *args)
 	if (id < 0 || id >= P11I_NFUNCS)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (id == 0)
-		return child_initialize();
+		return child_initialize(args);
 	if (id == 1)
 		return finalize(args);
 	pthread_mutex_lock(&sup.mu);

@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p11isolate/p11isolate/internal/plan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
 
@@ -58,6 +59,24 @@ func killGroup() {
 	}
 }
 
+// servePlan writes the plan of a C_Initialize with pReserved args[0] (none:
+// NULL) and this process's environment, which is the application's.
+func servePlan(args []string) {
+	var reserved *string
+	if len(args) > 0 {
+		reserved = &args[0]
+	}
+	b, err := plan.Make(os.Environ(), reserved).Encode()
+	if err != nil {
+		fatal("plan: %v", err)
+	}
+	e := wire.NewEncoder()
+	e.Write(b)
+	if err := wire.WriteFrame(C.P11H_CONTROL_FD, e.Frame()); err != nil {
+		fatal("plan: %v", err)
+	}
+}
+
 func fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "p11isolate-host[%d]: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
 	killGroup()
@@ -65,6 +84,14 @@ func fatal(format string, args ...any) {
 }
 
 func main() {
+	// "--plan [RESERVED]": a process forked after libp11isolate.so was
+	// loaded cannot run Go, so its C_Initialize has this image resolve
+	// its settings (internal/plan) and reads the plan from the control
+	// channel; no module is loaded.
+	if len(os.Args) > 1 && os.Args[1] == plan.Arg && len(os.Args) <= 3 {
+		servePlan(os.Args[2:])
+		return
+	}
 	// "--init": the host runs as pid 2 under its own init (host.c), in a
 	// pid namespace of its own.
 	if len(os.Args) > 1 && (len(os.Args) > 2 || os.Args[1] != C.P11H_INIT_ARG) {

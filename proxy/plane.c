@@ -1,8 +1,10 @@
 #define _GNU_SOURCE
 /* See shim.c: the C data plane (cshim/mp.c, cshim/plane.c, cshim/handles.c)
- * and the supervision (cshim/supervise.c) compiled as part of this
+ * and the supervision (cshim/sha256.c, image.c, supervise.c) compiled as part of this
  * package. */
 #include "../cshim/mp.c"
 #include "../cshim/plane.c"
 #include "../cshim/handles.c"
+#include "../cshim/sha256.c"
+#include "../cshim/image.c"
 #include "../cshim/supervise.c"

@@ -150,6 +150,7 @@ func callTables() []byte {
 		{"REGION_MIN", wire.RegionMin}, {"MAX_TEMPLATE", wire.MaxTemplate}, {"MAX_NESTING", wire.MaxNesting}} {
 		fmt.Fprintf(&b, "#define P11I_%s %dUL\n", c.name, c.v)
 	}
+	fmt.Fprintf(&b, "/* The protocol the handshake checks (wire.ProtocolVersion). */\n#define P11I_PROTOCOL %d\n", wire.ProtocolVersion)
 	b.WriteString("\n/* p11i_info_size is the size of the output structure of kind k. */\n")
 	b.WriteString("static inline unsigned p11i_info_size(char k)\n{\n\tswitch (k) {\n")
 	for _, k := range []byte("ijkeq") {

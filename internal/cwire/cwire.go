@@ -1,4 +1,5 @@
-// Package cwire binds the C data plane's msgpack codec (cshim/mp.c) to Go,
+// Package cwire binds the C data plane's msgpack codec (cshim/mp.c) and the
+// C side's other hand-written primitives (the handle table, SHA-256) to Go,
 // so that its tests can hold it to internal/wire's encoder and decoder byte
 // for byte, and fuzz the two decoders side by side. The library itself
 // calls the C code directly; nothing else imports this package.
@@ -10,6 +11,7 @@ package cwire
 #include "../../cshim/mp.c"
 #include "../../cshim/plane.c"
 #include "../../cshim/handles.c"
+#include "../../cshim/sha256.c"
 
 // The handle numbering of internal/mechparams' tests: bit 48 marks an
 // application handle.
@@ -214,3 +216,18 @@ func HandleToApp(gen, v uint64) uint64 {
 
 // CKRDefined is the proxy's check of a vendor's return code (p11i_ckr_defined).
 func CKRDefined(v uint64) bool { return C.p11i_ckr_defined(C.CK_RV(v)) != 0 }
+
+// SHA256 is the host image's hash as the C side computes it (cshim/sha256.c).
+func SHA256(b []byte) [32]byte {
+	var s C.struct_p11i_sha256
+	var out [32]byte
+	C.p11i_sha256_init(&s)
+	// In pieces of varying size, as a file is read.
+	for len(b) > 0 {
+		n := min(len(b), 1+len(b)%97)
+		C.p11i_sha256_update(&s, unsafe.Pointer(&b[0]), C.size_t(n))
+		b = b[n:]
+	}
+	C.p11i_sha256_final(&s, (*C.uint8_t)(unsafe.Pointer(&out[0])))
+	return out
+}

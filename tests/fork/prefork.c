@@ -114,6 +114,10 @@ static void worker(int i, int grandchild)
 	CK_SESSION_HANDLE s;
 	CK_RV *rv = sh->rv[i];
 
+	/* Worker 1's environment is not its parent's: through the proxy its
+	 * settings are resolved again (by the host image), not inherited. */
+	if (i == 1)
+		setenv("PREFORK_WORKER", "1", 1);
 	rv[0] = F->C_Initialize(NULL);
 	rv[1] = rv[2] = rv[3] = CKR_GENERAL_ERROR;
 	if (initialized(rv[0]) && (rv[1] = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
@@ -291,10 +295,13 @@ int main(int argc, char **argv)
 		return faults();
 	}
 	if (argc < 4 || argc > 5 || (workers = atoi(argv[3])) < 1 || workers > 60 ||
-	    (argc == 5 && strcmp(argv[4], "busy") != 0)) {
-		fprintf(stderr, "usage: prefork MODULE PIN WORKERS (1..60) [busy]\n");
+	    (argc == 5 && strcmp(argv[4], "busy") != 0 && strcmp(argv[4], "uninit") != 0)) {
+		fprintf(stderr, "usage: prefork MODULE PIN WORKERS (1..60) [busy|uninit]\n");
 		return 2;
 	}
+	/* uninit: the parent loads the module but never calls C_Initialize;
+	 * its children do (a child makes the key first). */
+	int uninit = argc == 5 && strcmp(argv[4], "uninit") == 0;
 	pin = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if ((lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL ||
@@ -310,19 +317,39 @@ int main(int argc, char **argv)
 		for (int j = 0; j < 4; j++)
 			sh->rv[i][j] = CKR_GENERAL_ERROR; /* a worker that never reported fails */
 
-	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
-	rv = F->C_Initialize(&ia);
-	check(rv == CKR_OK, "parent: C_Initialize = %s", ckr_name(rv));
-	rv = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
-	check(rv == CKR_OK, "parent: C_OpenSession = %s", ckr_name(rv));
-	rv = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	check(rv == CKR_OK, "parent: C_Login = %s", ckr_name(rv));
-	rv = make_key(s, &pub, &priv);
-	check(rv == CKR_OK, "parent: EC P-256 key pair on the token = %s", ckr_name(rv));
-	sign_verify(s, sv);
-	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent: sign %s, verify %s", ckr_name(sv[0]), ckr_name(sv[1]));
+	if (uninit) {
+		pid_t p = fork();
+		if (p == 0) {
+			rv = F->C_Initialize(NULL);
+			if (rv == CKR_OK && (rv = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+							      NULL, &s)) == CKR_OK &&
+			    (rv = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin))) == CKR_OK)
+				rv = make_key(s, &pub, &priv);
+			if (rv == CKR_OK)
+				sign_verify(s, sv);
+			F->C_Finalize(NULL);
+			_exit(rv == CKR_OK && sv[0] == CKR_OK && sv[1] == CKR_OK ? 0 : 1);
+		}
+		int st = 0;
+		waitpid(p, &st, 0);
+		check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "a child of the never-initialized parent: C_Initialize, a key pair on the token, sign and verify (status 0x%x)",
+		      st);
+	} else {
+		CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+		rv = F->C_Initialize(&ia);
+		check(rv == CKR_OK, "parent: C_Initialize = %s", ckr_name(rv));
+		rv = F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+		check(rv == CKR_OK, "parent: C_OpenSession = %s", ckr_name(rv));
+		rv = F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+		check(rv == CKR_OK, "parent: C_Login = %s", ckr_name(rv));
+		rv = make_key(s, &pub, &priv);
+		check(rv == CKR_OK, "parent: EC P-256 key pair on the token = %s", ckr_name(rv));
+		sign_verify(s, sv);
+		check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent: sign %s, verify %s", ckr_name(sv[0]), ckr_name(sv[1]));
+	}
 
-	int with_busy = argc == 5;
+	int with_busy = argc == 5 && !uninit;
 	if (with_busy) {
 		F->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s2);
 		pthread_create(&th, NULL, busy, &s2);
@@ -361,12 +388,19 @@ int main(int argc, char **argv)
 		check(good, "%s: C_Initialize %s, C_Login %s, sign %s, verify %s", who, ckr_name(r[0]), ckr_name(r[1]),
 		      ckr_name(r[2]), ckr_name(r[3]));
 	}
-	sign_verify(s, sv);
-	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the workers: sign %s, verify %s", ckr_name(sv[0]),
-	      ckr_name(sv[1]));
-	F->C_DestroyObject(s, pub);
-	F->C_DestroyObject(s, priv);
-	F->C_Finalize(NULL);
+	if (uninit) {
+		CK_INFO info;
+		rv = F->C_GetInfo(&info);
+		check(rv == CKR_CRYPTOKI_NOT_INITIALIZED, "parent after the workers, still not initialized: C_GetInfo = %s",
+		      ckr_name(rv));
+	} else {
+		sign_verify(s, sv);
+		check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the workers: sign %s, verify %s", ckr_name(sv[0]),
+		      ckr_name(sv[1]));
+		F->C_DestroyObject(s, pub);
+		F->C_DestroyObject(s, priv);
+		F->C_Finalize(NULL);
+	}
 	note("prefork: %d of %d workers (and the grandchild) signed and verified", ok, workers + 1);
 	printf("%d passed, %d failed\n", atomic_load(&n_ok), atomic_load(&n_fail));
 	return atomic_load(&n_fail) ? 1 : 0;

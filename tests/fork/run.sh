@@ -3,7 +3,9 @@
 # fork of a fork, against SoftHSM2 loaded directly and through
 # libp11isolate.so (there also with a parent thread mid-call during the
 # forks: SoftHSM2 loaded directly may deadlock in a child on a lock that
-# thread held): the same verdicts, every worker signs and verifies. Then
+# thread held): the same verdicts, every worker signs and verifies; worker 1
+# changes its environment first (its settings are resolved anew). The same
+# with a parent that never called C_Initialize. Then
 # faults inside a forked child (crash, hang, lie) and Python multiprocessing
 # with PyKCS11 both ways. Ends with "N passed, N
 # failed" over every run.
@@ -51,6 +53,23 @@ fi
 if ((rc != 0)); then
 	echo "--- the proxy's log:"
 	tail -n 20 "$work/proxy.log" || true
+fi
+# A parent that loads the module and never initializes it: its children
+# initialize, sign and verify, the same verdicts both ways.
+for side in direct proxy; do
+	eval "$("$ROOT/softhsm-testenv/new-token" "$work/uninit-$side" prefork 12345678 1234 2>/dev/null)" ||
+		die "cannot create a SoftHSM2 token"
+	echo "--- a parent that never called C_Initialize, $side"
+	if [[ $side == direct ]]; then
+		timeout 120 "$DRIVER" "$SOFTHSM" 1234 4 uninit | tee "$work/uninit-$side.out" || rc=$?
+	else
+		P11ISOLATE_MODULE=$SOFTHSM P11ISOLATE_LOG=$work/proxy.log timeout 120 "$DRIVER" "$LIB" 1234 4 uninit |
+			tee "$work/uninit-$side.out" || rc=$?
+	fi
+done
+if ! diff <(verdicts "$work/uninit-direct.out") <(verdicts "$work/uninit-proxy.out"); then
+	echo "FAIL - with a never-initialized parent, the workers' verdicts differ between SoftHSM2 directly and the proxy"
+	rc=1
 fi
 # Faults inside a forked child (faultmod wrapping SoftHSM2): the host's crash,
 # hang and lie are the child's CKR_DEVICE_ERROR and a fresh host, logged,
