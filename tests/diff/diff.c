@@ -25,6 +25,10 @@
  * fresh process: initialized, logged in, with an AES and an RSA key), and
  * records how each process ended ("supervisor" area). A crash of the module,
  * or of the proxy inside the application, is thereby an observation.
+ * "run-forked" is the same run with a supervisor that loads, initializes,
+ * uses and finalizes the module first: every process of the run is then a
+ * child forked after the module was loaded (libp11isolate.so runs there
+ * without Go, on its C path).
  *
  * Areas: preinit (every function before C_Initialize), initargs
  * (C_Initialize's arguments, C_Finalize), general (info, slots, tokens,
@@ -4137,9 +4141,36 @@ static void supervise(const char *what, void (*fn)(const void *), const void *ar
 		rec(what, "process ended with status 0x%x", st);
 }
 
-static int run_side(const char *module, const char *log)
+/* preload is the supervisor's own use of the module before it forks the
+ * script's processes (run-forked): it loads it, initializes it, makes a
+ * call and finalizes it, so that every process of the run is a child
+ * forked after the module was loaded and used in its parent. */
+static int preload(void)
+{
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST_PTR f;
+	CK_INFO info;
+	CK_RV rv;
+	void *lib = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+
+	if (!lib || !(get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) || get(&f) != CKR_OK) {
+		fprintf(stderr, "diff: run-forked: cannot load %s\n", module_path);
+		return -1;
+	}
+	if ((rv = f->C_Initialize(NULL)) != CKR_OK || (rv = f->C_GetInfo(&info)) != CKR_OK ||
+	    (rv = f->C_Finalize(NULL)) != CKR_OK) {
+		fprintf(stderr, "diff: run-forked: the parent's own use of %s failed: 0x%lx\n", module_path,
+			(unsigned long)rv);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_side(const char *module, const char *log, int forked)
 {
 	module_path = module;
+	if (forked && preload() != 0)
+		return 2;
 	logf_ = fopen(log, "a");
 	if (!logf_) {
 		fprintf(stderr, "diff: %s: %s\n", log, strerror(errno));
@@ -4373,9 +4404,11 @@ static int compare(const char *pa, const char *pb)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "run") == 0)
-		return run_side(argv[2], argv[3]);
+		return run_side(argv[2], argv[3], 0);
+	if (argc == 4 && strcmp(argv[1], "run-forked") == 0)
+		return run_side(argv[2], argv[3], 1);
 	if (argc == 4 && strcmp(argv[1], "compare") == 0)
 		return compare(argv[2], argv[3]);
-	fprintf(stderr, "usage: %s run MODULE LOG | compare DIRECT_LOG PROXY_LOG\n", argv[0]);
+	fprintf(stderr, "usage: %s run|run-forked MODULE LOG | compare DIRECT_LOG PROXY_LOG\n", argv[0]);
 	return 2;
 }

@@ -7,7 +7,8 @@
 # (another process, second token), and compares the two logs line by line.
 # Prints every difference, the per-area summary, and ends with
 # "N passed, N failed" (1 passed when the logs agree). Exits non-zero on any
-# difference.
+# difference. Both comparisons run twice: as before, and with every process
+# of the script a forked child of one that used the module ("run-forked").
 #
 # A side's run is a supervisor process that never loads the module: it runs
 # the main script in one child process and each isolated probe (calls that
@@ -19,8 +20,8 @@
 #
 # Environment:
 #   P11TEST_SOFTHSM   SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
-#   DIFF_KEEP         keep the work directory (logs: direct.log, proxy.log,
-#                     proxy-lib.log) and print its path
+#   DIFF_KEEP         keep the work directory (logs: MODE-direct.log,
+#                     MODE-proxy.log, MODE-proxy-lib.log) and print its path
 set -euo pipefail
 
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -53,39 +54,40 @@ token() {
 	line=$(softhsm-testenv/new-token "$1" difftok 12345678 1234 2>>"$work/new-token.log") || return 1
 	(eval "$line" && printf '%s' "$SOFTHSM2_CONF")
 }
-direct_conf=$(token "$work/direct") && proxy_conf=$(token "$work/proxy") &&
-	[[ -f $direct_conf && -f $proxy_conf ]] ||
-	{ cat "$work/new-token.log" >&2; echo "diff: token setup failed" >&2; exit 2; }
-
 # One process per side: SoftHSM2 reads SOFTHSM2_CONF at C_Initialize and
 # keeps global state. The proxy's host inherits this environment.
 # Each process of a side has its own watchdog; timeout is the backstop.
-set +e
-env -u P11ISOLATE_MODULE -u P11ISOLATE_CONFIG SOFTHSM2_CONF="$direct_conf" \
-	timeout 900 "$bin" run "$softhsm" "$work/direct.log" 2>"$work/direct.stderr"
-direct_rc=$?
-env -u P11ISOLATE_CONFIG SOFTHSM2_CONF="$proxy_conf" P11ISOLATE_MODULE="$softhsm" \
-	P11ISOLATE_LOG="$work/proxy-lib.log" \
-	timeout 900 "$bin" run "$lib" "$work/proxy.log" 2>"$work/proxy.stderr"
-proxy_rc=$?
-"$bin" compare "$work/direct.log" "$work/proxy.log"
-cmp_rc=$?
-set -e
-
+# Twice: "run" (the script's processes load the module themselves) and
+# "run-forked" (they are forked from a process that loaded, initialized and
+# finalized it: the proxy's forked-child path), each on fresh tokens.
 failed=0
-if ((direct_rc != 0)); then
-	echo "direct side exited with status $direct_rc"; sed 's/^/  direct stderr: /' "$work/direct.stderr" | head -20
-	failed=1
-fi
-if ((proxy_rc != 0)); then
-	echo "proxy side exited with status $proxy_rc"; sed 's/^/  proxy stderr: /' "$work/proxy.stderr" | head -20
-	failed=1
-fi
-if ((cmp_rc != 0)); then
-	failed=1
-fi
-if ((failed)); then
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-echo "1 passed, 0 failed"
+for mode in run run-forked; do
+	direct_conf=$(token "$work/$mode-direct") && proxy_conf=$(token "$work/$mode-proxy") &&
+		[[ -f $direct_conf && -f $proxy_conf ]] ||
+		{ cat "$work/new-token.log" >&2; echo "diff: token setup failed" >&2; exit 2; }
+	echo "--- $mode: SoftHSM2 directly vs libp11isolate.so"
+	set +e
+	env -u P11ISOLATE_MODULE -u P11ISOLATE_CONFIG SOFTHSM2_CONF="$direct_conf" \
+		timeout 900 "$bin" "$mode" "$softhsm" "$work/$mode-direct.log" 2>"$work/$mode-direct.stderr"
+	direct_rc=$?
+	env -u P11ISOLATE_CONFIG SOFTHSM2_CONF="$proxy_conf" P11ISOLATE_MODULE="$softhsm" \
+		P11ISOLATE_LOG="$work/$mode-proxy-lib.log" \
+		timeout 900 "$bin" "$mode" "$lib" "$work/$mode-proxy.log" 2>"$work/$mode-proxy.stderr"
+	proxy_rc=$?
+	"$bin" compare "$work/$mode-direct.log" "$work/$mode-proxy.log"
+	cmp_rc=$?
+	set -e
+	if ((direct_rc != 0)); then
+		echo "$mode: direct side exited with status $direct_rc"
+		sed 's/^/  direct stderr: /' "$work/$mode-direct.stderr" | head -20
+		failed=$((failed + 1))
+	elif ((proxy_rc != 0)); then
+		echo "$mode: proxy side exited with status $proxy_rc"
+		sed 's/^/  proxy stderr: /' "$work/$mode-proxy.stderr" | head -20
+		failed=$((failed + 1))
+	elif ((cmp_rc != 0)); then
+		failed=$((failed + 1))
+	fi
+done
+echo "$((2 - failed)) passed, $failed failed"
+((failed == 0))
