@@ -1053,7 +1053,10 @@ static int parse_events(const char *log, struct event *ev, int max)
 			n++;
 		} else if ((p = strstr(l, " passed its deadline")) != NULL && (p = strstr(l, "(host pid ")) != NULL) {
 			e->pid = atoi(p + 10);
-			sscanf(l, "p11isolate: %39[A-Za-z_]", e->func);
+			/* "p11isolate: ", or "p11isolate[PID]: " in a forked child */
+			const char *fn = strstr(l, ": ");
+			if (fn != NULL)
+				sscanf(fn + 2, "%39[A-Za-z_]", e->func);
 			snprintf(e->cause, sizeof(e->cause), "deadline");
 			n++;
 		} else if ((p = strstr(l, " sent a bad reply to ")) != NULL && strstr(l, "the host (pid ") != NULL) {
@@ -2801,20 +2804,68 @@ static int mode_storm(void)
 
 /* ================================================================== */
 
+static int run_mode(const char *mode);
+
+/* forked runs a mode in a child forked after this process loaded the
+ * library, initialized it, used it and finalized it (libp11isolate.so's
+ * forked-child path, without Go), then checks that the parent can use the
+ * library again afterwards. */
+static int forked(const char *mode)
+{
+	CK_FUNCTION_LIST_PTR f = load_library(lib_path);
+	CK_INFO info;
+	CK_RV rv;
+	int st = 0;
+
+	if (f == NULL)
+		return finish();
+	rv = f->C_Initialize(NULL);
+	if (rv == CKR_OK)
+		rv = f->C_GetInfo(&info);
+	f->C_Finalize(NULL);
+	if (!check(rv == CKR_OK, "parent: C_Initialize, C_GetInfo, C_Finalize before the fork: %s", rvs(rv)))
+		return finish();
+	pid_t p = fork();
+	if (p == 0) {
+		if (make_canaries() != 0) {
+			perror("faults: canaries");
+			_exit(2);
+		}
+		_exit(run_mode(mode));
+	}
+	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+		;
+	rv = f->C_Initialize(NULL);
+	CK_RV rv2 = rv == CKR_OK ? f->C_GetInfo(&info) : rv;
+	if (rv == CKR_OK)
+		f->C_Finalize(NULL);
+	check(rv == CKR_OK && rv2 == CKR_OK, "parent after the forked child's run: C_Initialize %s, C_GetInfo %s", rvs(rv),
+	      rvs(rv2));
+	int r = finish();
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? r : 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 4) {
-		fprintf(stderr, "usage: faults LIB PIN matrix|threads|appsig|appkill|storm\n");
+		fprintf(stderr, "usage: faults LIB PIN [forked:]matrix|threads|appsig|appkill|storm\n");
 		return 2;
 	}
 	lib_path = argv[1];
 	pin = argv[2];
 	const char *mode = argv[3];
+	if (strncmp(mode, "forked:", 7) == 0)
+		return forked(mode + 7);
 	if (make_canaries() != 0) {
 		perror("faults: canaries");
 		return 2;
 	}
+	return run_mode(mode);
+}
+
+static int run_mode(const char *mode)
+{
 	if (strcmp(mode, "matrix") == 0)
 		return mode_matrix();
 	if (strcmp(mode, "threads") == 0)

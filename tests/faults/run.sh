@@ -79,7 +79,9 @@ export P11ISOLATE_ENV='FAULTMOD_*'
 # The runs: NAME|ENVIRONMENT|MODE. The "-nosandbox" runs repeat what depends
 # on the host's process layout with P11ISOLATE_SANDBOX=off (no pid namespace,
 # no init above the host): the layout of systems where the kernel refuses
-# namespaces.
+# namespaces. The "forked-" runs repeat the core rows in a child forked after
+# the driver loaded, initialized, used and finalized the library (its C path
+# without Go), then check the parent can use the library again.
 runs=(
 	"matrix||matrix"
 	"matrix-nosandbox|P11ISOLATE_SANDBOX=off FAULTS_KINDS=segv,abort,exit3,kill-outside,fork+segv,thread+segv|matrix"
@@ -89,6 +91,8 @@ runs=(
 	"appkill||appkill"
 	"appkill-nosandbox|P11ISOLATE_SANDBOX=off|appkill"
 	"storm||storm"
+	"forked-matrix|FAULTS_KINDS=segv,abort,exit3,kill-outside,hang,fork+segv|forked:matrix"
+	"forked-threads|FAULTS_KINDS=segv,exit3,hang|forked:threads"
 )
 
 wanted() {
