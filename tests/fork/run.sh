@@ -5,7 +5,8 @@
 # forks: SoftHSM2 loaded directly may deadlock in a child on a lock that
 # thread held): the same verdicts, every worker signs and verifies; worker 1
 # changes its environment first (its settings are resolved anew). The same
-# with a parent that never called C_Initialize. Then
+# with a parent that never called C_Initialize, and through p11-kit's proxy
+# module. Then
 # faults inside a forked child (crash, hang, lie) and Python multiprocessing
 # with PyKCS11 both ways. Ends with "N passed, N
 # failed" over every run.
@@ -99,6 +100,38 @@ for side in direct proxy; do
 			"$PYTHON" "$ROOT/tests/fork/multiprocessing_sign.py" "$LIB" 1234 4 | tee "$work/py-$side.out" || rc=$?
 	fi
 done
+
+# p11-kit's proxy module (p11-kit-proxy.so) with libp11isolate.so as its only
+# configured module, against SoftHSM2 as its only module: the prefork
+# pattern through p11-kit, which initializes its modules again in a forked
+# child. p11-kit reads no user configuration as root, and the test must not
+# write /etc: a mount namespace of the test's own shows p11-kit a module
+# directory with the one module file (unshare -m; -r -m when not root).
+P11KIT_PROXY=$(dpkg -L p11-kit-modules 2>/dev/null | grep '/p11-kit-proxy\.so$' | head -n1 || true)
+[[ -n $P11KIT_PROXY && -f $P11KIT_PROXY ]] || die "p11-kit-proxy.so is missing: run 'make deps' (apt-get install p11-kit-modules)"
+if (($(id -u) == 0)); then ns=(unshare -m); else ns=(unshare -r -m); fi
+mkdir -p "$work/p11kit-direct" "$work/p11kit-proxy"
+echo "module: $SOFTHSM" >"$work/p11kit-direct/softhsm2.module"
+echo "module: $LIB" >"$work/p11kit-proxy/p11isolate.module"
+for side in direct proxy; do
+	eval "$("$ROOT/softhsm-testenv/new-token" "$work/p11kit-tok-$side" prefork 12345678 1234 2>/dev/null)" ||
+		die "cannot create a SoftHSM2 token"
+	echo "--- p11-kit-proxy.so with $([[ $side == direct ]] && echo SoftHSM2 || echo libp11isolate.so) as its module"
+	P11ISOLATE_MODULE=$SOFTHSM P11ISOLATE_LOG=$work/p11kit.log timeout 120 "${ns[@]}" sh -c \
+		'mount --bind "$1" /usr/share/p11-kit/modules && if [ -d /etc/pkcs11/modules ]; then mount --bind "$1" /etc/pkcs11/modules; fi && shift && exec "$@"' \
+		sh "$work/p11kit-$side" "$DRIVER" "$P11KIT_PROXY" 1234 4 | tee "$work/p11kit-$side.out" || rc=$?
+done
+if ! diff <(verdicts "$work/p11kit-direct.out") <(verdicts "$work/p11kit-proxy.out"); then
+	echo "FAIL - through p11-kit-proxy.so, the workers' verdicts differ between SoftHSM2 and libp11isolate.so"
+	rc=1
+elif [[ $(verdicts "$work/p11kit-proxy.out" | grep -c '^ok') -ne 5 ]]; then
+	echo "FAIL - through p11-kit-proxy.so, not every worker signed and verified"
+	rc=1
+else
+	# libp11isolate.so answers a child's calls only after the child's own
+	# C_Initialize: p11-kit made it, and each worker's host was its own.
+	echo "ok   - through p11-kit-proxy.so: the same verdicts, every worker and the grandchild signed and verified"
+fi
 
 # Nothing of the parent's or the children's hosts is left once they exited.
 sleep 1
