@@ -20,7 +20,7 @@ BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3-tools default-jdk-headless \
 	libengine-pkcs11-openssl gnutls-bin python3-pykcs11
 
-.PHONY: all deps demo test unit integration vet fuzz bench isolation install clean generate
+.PHONY: all deps demo test unit integration vet fuzz bench bench-baseline isolation install clean generate
 
 all: $(LIB)
 
@@ -90,6 +90,12 @@ isolation: $(LIB)
 # Direct vs. libp11isolate.so vs. p11-kit's RPC, interleaved, with ratios.
 bench: $(LIB)
 	tests/bench/run.sh
+
+# The same, beside the build of BASELINE (a commit; default the last one),
+# interleaved in one run: make bench-baseline BASELINE=<rev>.
+BASELINE ?= HEAD
+bench-baseline: $(LIB)
+	tests/bench/baseline.sh $(BASELINE)
 
 test: deps
 	$(MAKE) vet unit integration

@@ -14,7 +14,8 @@
  * Labels with a meaning: "direct" is the baseline of the ratio and overhead
  * columns (the first module if no label is "direct"); "proxy" is the module
  * the summary checks; "p11kit" is the peer the proxy's overhead is compared
- * with.
+ * with; "before" is another build of the proxy (an earlier commit), compared
+ * with "proxy" row by row in a section of its own.
  *
  * The socketpair round-trip floor (two threads, and two processes, ping-
  * ponging 8 bytes over a blocking AF_UNIX SOCK_STREAM socketpair) is
@@ -940,7 +941,7 @@ static void floor_measure(int use_fork, double budget, struct result *r)
 /* res[threads-1][op][module][rep] */
 static struct result res[MAX_THREADS][NOPS][MAX_MODULES][MAX_REPS];
 static int reps = 5;
-static int base = -1, proxy = -1, p11kit = -1; /* module indexes by label */
+static int base = -1, proxy = -1, p11kit = -1, before = -1; /* module indexes by label */
 
 struct summary {
 	double ops_s, mean_us, p50_us, p99_us, cpu_pct, cpu_op_us;
@@ -1091,6 +1092,40 @@ static void print_table(int t)
 			       median(v[3], reps));
 		}
 	}
+}
+
+/* print_before compares this build ("proxy") with an earlier one
+ * ("before"), measured interleaved in the same run: ops/s and overhead
+ * per op, and the CPU per op of the calling threads and the host. */
+static void print_before(void)
+{
+	int slower = 0, rows = 0;
+
+	if (before < 0 || proxy < 0 || !mods[before].ok || !mods[proxy].ok)
+		return;
+	printf("\n== this build (proxy) vs the earlier build (before), same run ==\n");
+	printf("%-22s %3s %11s %11s %7s %10s %10s %10s %10s\n", "op", "thr", "proxy op/s", "before op/s", "ratio",
+	       "proxy ovh", "before ovh", "proxy cpu", "before cpu");
+	for (int t = 0; t < MAX_THREADS; t++) {
+		for (int o = 0; o < NOPS; o++) {
+			struct summary a, b;
+			summarize(t, o, proxy, &a);
+			summarize(t, o, before, &b);
+			if (a.failed || b.failed)
+				continue;
+			double r = a.ops_s / b.ops_s;
+			rows++;
+			/* Slower by more than the noise of a repetition. */
+			int worse = r < 0.95;
+			slower += worse;
+			printf("%-22s %3d %11.0f %11.0f %7.3f %+10.2f %+10.2f %10.2f %10.2f%s\n", ops[o].name, t + 1,
+			       a.ops_s, b.ops_s, r, a.overhead, b.overhead, a.cpu_op_us, b.cpu_op_us,
+			       worse ? "  slower" : "");
+		}
+	}
+	printf("%d of %d rows more than 5%% slower than before (ratio = proxy ops/s / before ops/s; ovh = mean - "
+	       "direct's mean, µs; cpu = cpu µs/op)\n",
+	       slower, rows);
 }
 
 static int n_pass, n_miss, n_skip;
@@ -1274,6 +1309,8 @@ int main(int argc, char **argv)
 			base = m;
 		if (!strcmp(mods[m].label, "proxy") && proxy < 0)
 			proxy = m;
+		if (!strcmp(mods[m].label, "before") && before < 0)
+			before = m;
 		if (!strcmp(mods[m].label, "p11kit") && p11kit < 0)
 			p11kit = m;
 	}
@@ -1423,6 +1460,7 @@ int main(int argc, char **argv)
 
 	for (int t = 0; t < MAX_THREADS; t++)
 		print_table(t);
+	print_before();
 	printf("\nops/s counts all threads; mean/p50/p99 are per op (one timed iteration, which makes\n"
 	       "`calls` PKCS#11 calls), each the median over the repetitions. ×direct = ops/s / direct's\n"
 	       "ops/s; overhd = mean - direct's mean (overhead per op, not per call);\n"

@@ -29,6 +29,9 @@
 #                       usual multiarch path)
 #   BENCH_NO_P11KIT     set to leave the p11kit path out
 #   BENCH_KEEP          set to keep the temporary directory
+#   BENCH_BASELINE      another build of libp11isolate.so to run beside this
+#                       one, labelled "before" (make bench-baseline builds
+#                       the last commit's)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -89,6 +92,10 @@ export BENCH_PIN=$PIN BENCH_TOKEN=$LABEL
 export P11ISOLATE_MODULE=$SOFTHSM
 
 paths=("$SOFTHSM=direct" "$LIB=proxy")
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+	[[ -f $BENCH_BASELINE ]] || die "BENCH_BASELINE=$BENCH_BASELINE does not exist"
+	paths+=("$BENCH_BASELINE=before")
+fi
 
 # ---- p11-kit: client module + server ----
 p11kit_client=${BENCH_P11KIT_CLIENT:-}
