@@ -277,7 +277,20 @@ static struct {
 	int region_logged;
 	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
 	int nuncarried;
-} sup = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} sup = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP };
+
+/* sup.mu is held for a few hundred nanoseconds per call: an adaptive mutex
+ * spins that long before it sleeps, where a plain one would have two
+ * threads calling at once pay a futex sleep and wake-up. */
+static void sup_mutex_init(void)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&sup.mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
 
 static void kit_unref(struct p11i_kit *k)
 {
@@ -1565,7 +1578,7 @@ CK_RV p11i_sup_call(int id, uintptr_t *args)
  * settings, and knows whether the parent was initialized. */
 void p11i_sup_forked(void)
 {
-	pthread_mutex_init(&sup.mu, NULL);
+	sup_mutex_init();
 	sup.inherited = sup.initialized;
 	sup.initialized = 0;
 	sup.host = NULL; /* forgotten, never killed: it is the parent's */

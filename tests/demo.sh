@@ -140,6 +140,16 @@ run openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/msg.sig" "$T/msg.tx
 good "Verified OK"
 
 # ---------------------------------------------------------------------------
+step "A prefork application: Python multiprocessing workers sign after fork()"
+note "The parent opens the module through the proxy and signs; then a pool of forked"
+note "workers initialize again, log in, sign and verify, each with a host of its own."
+run env P11ISOLATE_MODULE="$SOFTHSM" P11ISOLATE_LOG="$T/fork.log" \
+	/usr/bin/python3 tests/fork/multiprocessing_sign.py "$PROXY" "$PIN" 3
+grep -E '^(ok|FAIL) +- ' "$T/out" | sed 's/^/      /'
+[[ $rc -eq 0 && $(grep -c '^ok  *- worker [0-9]' "$T/out") -eq 3 ]] || die "the forked workers did not all sign and verify"
+good "3 forked workers signed and verified; the parent kept its own host"
+
+# ---------------------------------------------------------------------------
 step "Now the vendor module crashes (SIGSEGV) inside C_Sign"
 note "faultmod wraps SoftHSM2 and segfaults on C_Sign; pkcs11-spy (OpenSC) sits"
 note "between pkcs11-tool and the proxy and records what each call returns."
@@ -177,4 +187,4 @@ run openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/again.sig" "$T/msg.
 { grep -qx 'Verified OK' "$T/out" && ((rc == 0)); } || die "the new signature does not verify"
 good "Verified OK"
 
-printf '\n%sSummary:%s signed and verified through p11isolate; a SIGSEGV in the vendor'"'"'s C_Sign became CKR_DEVICE_ERROR, pkcs11-tool exited normally (status %d), and the next run worked.\n' "$B" "$N" "$crash_rc"
+printf '\n%sSummary:%s signed and verified through p11isolate, in a process and in its forked workers; a SIGSEGV in the vendor'"'"'s C_Sign became CKR_DEVICE_ERROR, pkcs11-tool exited normally (status %d), and the next run worked.\n' "$B" "$N" "$crash_rc"

@@ -21,6 +21,7 @@
  * failure. tests/fork/run.sh runs it against SoftHSM2 directly.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -211,8 +212,96 @@ static CK_RV child_session(CK_SESSION_HANDLE *s)
 	return rv;
 }
 
+/* children_of lists the processes whose parent is pid (at most max). */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d != NULL && (e = readdir(d)) != NULL && n < max) {
+		char path[300], buf[512], *p;
+		int ppid;
+		FILE *f;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		/* pid (comm) state ppid: comm may hold spaces and parentheses */
+		if ((p = strrchr(buf, ')')) != NULL && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == pid)
+			out[n++] = atoi(e->d_name);
+	}
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+/* gone: pid has exited (no such process, or a zombie awaiting its reaper). */
+static int gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	return (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* killed_child: a child with a host of its own is SIGKILLed; its host ends
+ * with it, and the parent's is untouched. */
+static void killed_child(CK_SESSION_HANDLE s)
+{
+	int ready[2];
+	CK_RV sv[2];
+	char c = 0;
+
+	if (pipe(ready) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		CK_SESSION_HANDLE cs;
+		CK_RV r[2] = { CKR_GENERAL_ERROR, CKR_GENERAL_ERROR };
+		CK_RV init = F->C_Initialize(NULL);
+		if ((init == CKR_OK || init == CKR_CRYPTOKI_ALREADY_INITIALIZED) && child_session(&cs) == CKR_OK)
+			sign_verify(cs, r);
+		c = r[0] == CKR_OK && r[1] == CKR_OK;
+		ssize_t unused = write(ready[1], &c, 1);
+		(void)unused;
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	ssize_t got = read(ready[0], &c, 1);
+	close(ready[0]);
+	pid_t hosts[16];
+	int n = children_of(pid, hosts, 16);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int left = n;
+	for (int t = 0; t < 300 && left > 0; t++) {
+		sleep_ms(10);
+		left = 0;
+		for (int i = 0; i < n; i++)
+			left += !gone(hosts[i]);
+	}
+	check(got == 1 && c == 1, "SIGKILLed child: it had signed and verified with a host of its own");
+	check(n >= 1 && left == 0, "SIGKILLed child: its host (%d process(es)) ended within 3 s: %d left", n, left);
+	sign_verify(s, sv);
+	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the SIGKILLed child: sign %s, verify %s",
+	      ckr_name(sv[0]), ckr_name(sv[1]));
+}
+
 /* faults: in a forked child, the host's crash, hang and lie are the
- * child's CKR_DEVICE_ERROR and a fresh host, never the parent's. */
+ * child's CKR_DEVICE_ERROR and a fresh host, never the parent's; a child
+ * SIGKILLed takes its host along. */
 static int faults(void)
 {
 	static const struct {
@@ -267,6 +356,7 @@ static int faults(void)
 		check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after the child's %s: sign %s, verify %s", cases[i].spec,
 		      ckr_name(sv[0]), ckr_name(sv[1]));
 	}
+	killed_child(s);
 	rv = F->C_Finalize(NULL);
 	check(rv == CKR_OK, "parent: C_Finalize = %s", ckr_name(rv));
 	printf("%d passed, %d failed\n", atomic_load(&n_ok), atomic_load(&n_fail));

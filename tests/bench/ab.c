@@ -1,0 +1,122 @@
+/* ab: two builds of libp11isolate.so (A and B) on one short operation, with
+ * N threads, in alternating rounds of one second (A, B, A, B, ...): a
+ * steadier comparison of two builds than the bench's short interleaved
+ * slices, for operations where a few microseconds of scheduling noise per
+ * call swamp the difference (2 threads on a 2-core machine).
+ *
+ *   ab LIB_A LIB_B OP THREADS [ROUNDS]
+ *   OP: open (C_OpenSession + C_CloseSession), digest (C_DigestInit +
+ *   C_Digest of 64 bytes), info (C_GetInfo)
+ *
+ * Prints each round's ops/s and the mean over the rounds after the first
+ * (a warm-up), and B/A. Needs P11ISOLATE_MODULE and a token in slot 0. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <p11-kit/pkcs11.h>
+
+static CK_FUNCTION_LIST_PTR F[2];
+static CK_SLOT_ID slot[2];
+static volatile int stop;
+static int op;
+
+struct arg {
+	int lib;
+	long n;
+};
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void *run(void *p)
+{
+	struct arg *a = p;
+	CK_FUNCTION_LIST_PTR f = F[a->lib];
+	CK_SESSION_HANDLE s, ds;
+	CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+	CK_BYTE in[64] = { 0 }, out[32];
+	CK_ULONG n;
+	CK_INFO info;
+
+	if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &ds) != CKR_OK)
+		return NULL;
+	while (!stop) {
+		switch (op) {
+		case 0:
+			if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK)
+				f->C_CloseSession(s);
+			break;
+		case 1:
+			n = sizeof out;
+			if (f->C_DigestInit(ds, &m) == CKR_OK)
+				f->C_Digest(ds, in, sizeof in, out, &n);
+			break;
+		default:
+			f->C_GetInfo(&info);
+		}
+		a->n++;
+	}
+	f->C_CloseSession(ds);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const names[] = { "open", "digest", "info" };
+	int threads, rounds = argc > 5 ? atoi(argv[5]) : 6;
+	double sum[2] = { 0, 0 };
+
+	if (argc < 5 || (threads = atoi(argv[4])) < 1 || threads > 8 || rounds < 2) {
+		fprintf(stderr, "usage: ab LIB_A LIB_B open|digest|info THREADS(1..8) [ROUNDS]\n");
+		return 2;
+	}
+	for (op = 0; op < 3 && strcmp(argv[3], names[op]) != 0; op++)
+		;
+	for (int i = 0; i < 2; i++) {
+		void *h = dlopen(argv[1 + i], RTLD_NOW | RTLD_LOCAL);
+		CK_C_GetFunctionList get = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;
+		CK_ULONG k = 1;
+		if (get == NULL || get(&F[i]) != CKR_OK || F[i]->C_Initialize(NULL) != CKR_OK ||
+		    F[i]->C_GetSlotList(CK_TRUE, &slot[i], &k) != CKR_OK) {
+			fprintf(stderr, "ab: cannot use %s\n", argv[1 + i]);
+			return 2;
+		}
+	}
+	for (int r = 0; r < rounds; r++) {
+		for (int l = 0; l < 2; l++) {
+			pthread_t t[8];
+			struct arg a[8];
+			struct timespec second = { 1, 0 };
+			long n = 0;
+			stop = 0;
+			for (int i = 0; i < threads; i++) {
+				a[i] = (struct arg){ l, 0 };
+				pthread_create(&t[i], NULL, run, &a[i]);
+			}
+			double t0 = now();
+			nanosleep(&second, NULL);
+			stop = 1;
+			for (int i = 0; i < threads; i++) {
+				pthread_join(t[i], NULL);
+				n += a[i].n;
+			}
+			double ops = n / (now() - t0);
+			if (r > 0)
+				sum[l] += ops;
+			printf("round %d %s: %.0f ops/s\n", r, l ? "B" : "A", ops);
+		}
+	}
+	printf("%s, %d thread(s): A %.0f ops/s, B %.0f ops/s, B/A %.3f (means of %d rounds)\n", names[op], threads,
+	       sum[0] / (rounds - 1), sum[1] / (rounds - 1), sum[1] / sum[0], rounds - 1);
+	for (int i = 0; i < 2; i++)
+		F[i]->C_Finalize(NULL);
+	return 0;
+}
