@@ -1384,7 +1384,7 @@ static void *plan_mode(const struct p11i_init *in, size_t *len)
 	void *plan = NULL;
 	long pid;
 
-	exe = sup.kit != NULL ? dup(sup.kit->exe_fd) : p11i_host_exe(NULL, err, sizeof err);
+	exe = sup.kit != NULL ? fcntl(sup.kit->exe_fd, F_DUPFD_CLOEXEC, 0) : p11i_host_exe(NULL, err, sizeof err);
 	if (exe < 0) {
 		p11i_log("%s", sup.kit != NULL ? strerror(errno) : err);
 		return NULL;
