@@ -9,7 +9,7 @@
  *   C_Digest of 64 bytes), info (C_GetInfo)
  *
  * Prints each round's ops/s and the mean over the rounds after the first
- * (a warm-up), and B/A. Needs P11ISOLATE_MODULE and a token in slot 0. */
+ * (a warm-up), and B/A. Needs P11ISOLATE_MODULE and an initialized token. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -83,10 +83,21 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++) {
 		void *h = dlopen(argv[1 + i], RTLD_NOW | RTLD_LOCAL);
 		CK_C_GetFunctionList get = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;
-		CK_ULONG k = 1;
-		if (get == NULL || get(&F[i]) != CKR_OK || F[i]->C_Initialize(NULL) != CKR_OK ||
-		    F[i]->C_GetSlotList(CK_TRUE, &slot[i], &k) != CKR_OK) {
-			fprintf(stderr, "ab: cannot use %s\n", argv[1 + i]);
+		CK_SLOT_ID list[16];
+		CK_ULONG k = 16;
+		CK_TOKEN_INFO ti;
+		CK_RV rv = get == NULL ? CKR_GENERAL_ERROR : get(&F[i]);
+		if (rv == CKR_OK)
+			rv = F[i]->C_Initialize(NULL);
+		if (rv == CKR_OK)
+			rv = F[i]->C_GetSlotList(CK_TRUE, list, &k);
+		/* The first slot with an initialized token. */
+		int found = 0;
+		for (CK_ULONG j = 0; rv == CKR_OK && j < k && !found; j++)
+			if (F[i]->C_GetTokenInfo(list[j], &ti) == CKR_OK && (ti.flags & CKF_TOKEN_INITIALIZED))
+				slot[i] = list[j], found = 1;
+		if (!found) {
+			fprintf(stderr, "ab: cannot use %s (0x%lx, or no initialized token)\n", argv[1 + i], (unsigned long)rv);
 			return 2;
 		}
 	}
