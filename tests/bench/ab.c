@@ -86,9 +86,11 @@ int main(int argc, char **argv)
 		CK_SLOT_ID list[16];
 		CK_ULONG k = 16;
 		CK_TOKEN_INFO ti;
+		/* Threads call at once: the module must lock. */
+		CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
 		CK_RV rv = get == NULL ? CKR_GENERAL_ERROR : get(&F[i]);
 		if (rv == CKR_OK)
-			rv = F[i]->C_Initialize(NULL);
+			rv = F[i]->C_Initialize(&ia);
 		if (rv == CKR_OK)
 			rv = F[i]->C_GetSlotList(CK_TRUE, list, &k);
 		/* The first slot with an initialized token. */
