@@ -1,0 +1,190 @@
+/* log: the proxy's log lines and the relay of each host's stderr, in C
+ * (every process's, a forked child's too). Included by proxy/plane.c. */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int log_fd = 2; /* stderr, or the log file; a forked child inherits it */
+
+int p11i_log_open(const char *path)
+{
+	int fd = 2, old;
+
+	if (path != NULL)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int e = errno;
+	/* A log that cannot be opened leaves stderr, not the last file. */
+	old = __atomic_exchange_n(&log_fd, fd >= 0 ? fd : 2, __ATOMIC_ACQ_REL);
+	if (old > 2)
+		close(old);
+	errno = e;
+	return fd >= 0 ? 0 : -1;
+}
+
+/* p11i_log writes one line: "p11isolate: ..." in the process that loaded
+ * the library, "p11isolate[pid]: ..." in a forked child. One write per
+ * line, so that lines of several threads and processes never interleave. */
+void p11i_log(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	int n;
+
+	if (p11i_forked_child())
+		n = snprintf(line, sizeof line, "p11isolate[%d]: ", (int)getpid());
+	else
+		n = snprintf(line, sizeof line, "p11isolate: ");
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	p11i_log_write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, (size_t)n);
+}
+
+/* detached runs fn(arg) on a thread of its own that takes none of the
+ * application's signals; -1 when no thread can be had. */
+static int detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	e = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e == 0 ? 0 : -1;
+}
+
+/* A relay copies one host's stderr into the log, line by line, prefixed
+ * "host[pid]: ". It ends when the host and everything it started have
+ * closed their stderr. */
+struct relay {
+	int fd;
+	pid_t pid; /* set once the host is spawned */
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	char buf[4000];
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t n = read(r->fd, buf + have, sizeof buf - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		char *start = buf, *nl;
+		while ((nl = memchr(start, '\n', (size_t)(buf + have - start))) != NULL) {
+			*nl = '\0';
+			if (nl > start && nl[-1] == '\r')
+				nl[-1] = '\0';
+			p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), start);
+			start = nl + 1;
+		}
+		have -= (size_t)(start - buf);
+		memmove(buf, start, have);
+		if (have == sizeof buf - 1) { /* a line longer than the buffer: in pieces */
+			buf[have] = '\0';
+			p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), buf);
+			have = 0;
+		}
+	}
+	if (have > 0) {
+		buf[have] = '\0';
+		p11i_log("host[%d]: %s", (int)__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE), buf);
+	}
+	p11i_fd_unregister(r->fd);
+	close(r->fd);
+	free(r);
+	return NULL;
+}
+
+/* relay_new starts a relay and returns the fd the host gets as its stderr
+ * (the caller closes it after the spawn), or the log's own fd when no
+ * thread can be had (the host's lines then go unprefixed). */
+static int relay_new(struct relay **out)
+{
+	struct relay *r = calloc(1, sizeof *r);
+	int p[2];
+
+	*out = NULL;
+	if (r == NULL || pipe2(p, O_CLOEXEC) != 0) {
+		free(r);
+		return -1;
+	}
+	r->fd = p[0];
+	p11i_fd_register(p[0]);
+	if (detached(relay_run, r) != 0) {
+		p11i_fd_unregister(p[0]);
+		close(p[0]);
+		close(p[1]);
+		free(r);
+		return -1;
+	}
+	*out = r;
+	return p[1];
+}
+
+/* go_duration formats ns as Go's time.Duration does ("100ms", "1.6s",
+ * "1m0s"): the settings are written that way, and so are the log lines Go
+ * wrote before. */
+static const char *go_duration(char *b, size_t n, int64_t ns)
+{
+	static const struct {
+		int64_t unit;
+		const char *name;
+	} small[] = { { 1000, "µs" }, { 1000000, "ms" } };
+	char frac[16] = "";
+	int64_t unit;
+	const char *name;
+
+	if (ns < 1000) {
+		snprintf(b, n, "%lld%s", (long long)ns, ns == 0 ? "s" : "ns");
+		return b;
+	}
+	if (ns < 1000000000) {
+		int i = ns < 1000000 ? 0 : 1;
+		unit = small[i].unit;
+		name = small[i].name;
+	} else {
+		unit = 1000000000;
+		name = "s";
+	}
+	int64_t whole = ns / unit, rest = ns % unit;
+	if (rest != 0) {
+		int digits = unit == 1000 ? 3 : unit == 1000000 ? 6 : 9;
+		snprintf(frac, sizeof frac, ".%0*lld", digits, (long long)rest);
+		for (size_t k = strlen(frac); frac[k - 1] == '0'; k--)
+			frac[k - 1] = '\0';
+	}
+	if (unit < 1000000000) {
+		snprintf(b, n, "%lld%s%s", (long long)whole, frac, name);
+		return b;
+	}
+	long long h = whole / 3600, m = whole / 60 % 60, s = whole % 60;
+	if (h > 0)
+		snprintf(b, n, "%lldh%lldm%lld%ss", h, m, s, frac);
+	else if (m > 0)
+		snprintf(b, n, "%lldm%lld%ss", m, s, frac);
+	else
+		snprintf(b, n, "%lld%ss", s, frac);
+	return b;
+}
