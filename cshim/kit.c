@@ -4,6 +4,8 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +14,11 @@
  * forked child keeps its parent's. */
 struct p11i_kit {
 	int refs;               /* the settings in force, and each host started with them */
-	int exe_fd;             /* the verified host image */
+	int exe_fd;             /* the verified host image (kit_exe) */
+	dev_t exe_dev;          /* what exe_fd was opened on */
+	ino_t exe_ino;
+	int exe_sealed;         /* a sealed memfd: immutable, verified once */
+	char *host;             /* the host binary setting (NULL: the embedded image) */
 	char **argv, **envp;    /* the host's, envp already filtered */
 	struct p11i_sandbox sb;
 	unsigned wanted;        /* layers the profile asks for */
@@ -25,6 +31,52 @@ struct p11i_kit {
 	char *log_path;         /* NULL: stderr */
 	char *vendor;           /* pReserved for the vendor; NULL: NULL */
 };
+
+/* exe_is_ours: whether the kit's exe_fd still is the image it opened (a
+ * forked child that closed every fd may have reused the number). */
+static int exe_is_ours(const struct p11i_kit *k)
+{
+	struct stat st;
+
+	return k->exe_fd >= 0 && fstat(k->exe_fd, &st) == 0 && st.st_dev == k->exe_dev && st.st_ino == k->exe_ino;
+}
+
+/* kit_open_exe opens and verifies the host image for k: 0, or -1 with a
+ * one-line reason logged. */
+static int kit_open_exe(struct p11i_kit *k)
+{
+	char err[512];
+	struct stat st;
+	int fd = p11i_host_exe(k->host, err, sizeof err);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		p11i_log("%s", fd < 0 ? err : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	k->exe_fd = fd;
+	k->exe_dev = st.st_dev;
+	k->exe_ino = st.st_ino;
+	int seals = fcntl(fd, F_GET_SEALS);
+	k->exe_sealed = seals >= 0 && (seals & F_SEAL_WRITE);
+	return 0;
+}
+
+/* kit_exe returns the fd of the verified host image to execute. A sealed
+ * memfd cannot change: verified once, it is used while it still is ours.
+ * A binary on disk (where executable memfds are refused) could be
+ * rewritten in place after it was verified: it is opened and hashed again
+ * for every start. -1: logged. */
+static int kit_exe(struct p11i_kit *k)
+{
+	if (k->exe_sealed && exe_is_ours(k))
+		return k->exe_fd;
+	if (exe_is_ours(k))
+		close(k->exe_fd);
+	k->exe_fd = -1;
+	return kit_open_exe(k) == 0 ? k->exe_fd : -1;
+}
 
 static int key_is(const char *k, size_t n, const char *want) { return k != NULL && n == strlen(want) && memcmp(k, want, n) == 0; }
 
@@ -39,8 +91,9 @@ static void kit_free(struct p11i_kit *k)
 {
 	if (k == NULL)
 		return;
-	if (k->exe_fd >= 0)
+	if (k->exe_fd >= 0 && exe_is_ours(k))
 		close(k->exe_fd);
+	free(k->host);
 	free_list(k->argv);
 	free_list(k->envp);
 	free_list((char **)k->sb.argv_init);
@@ -200,7 +253,7 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 {
 	struct p11i_kit *k = calloc(1, sizeof *k);
 	struct p11i_mpr r;
-	char *error = NULL, *host = NULL, err[512];
+	char *error = NULL;
 	const char *key;
 	size_t n;
 
@@ -217,7 +270,7 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 		else if (key_is(key, n, "module_sha256"))
 			k->module_sha256 = plan_str(&r);
 		else if (key_is(key, n, "host"))
-			host = plan_str(&r);
+			k->host = plan_str(&r);
 		else if (key_is(key, n, "log")) {
 			free(k->log_path);
 			k->log_path = plan_str(&r);
@@ -283,11 +336,12 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 		p11i_log("the settings' plan is incomplete: rebuild libp11isolate.so and its host with make");
 		goto fail;
 	}
-	k->exe_fd = p11i_host_exe(host, err, sizeof err);
-	if (k->exe_fd < 0) {
-		p11i_log("%s", err);
-		goto fail;
+	if (k->host != NULL && k->host[0] == '\0') {
+		free(k->host);
+		k->host = NULL;
 	}
+	if (kit_open_exe(k) != 0)
+		goto fail;
 	k->argv = calloc(2, sizeof(char *));
 	if (k->argv == NULL || (k->argv[0] = strdup("p11isolate-host")) == NULL)
 		goto fail;
@@ -295,11 +349,9 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 	k->env_passed = list_len(k->envp);
 	k->wanted = wanted_layers(&k->sb);
 	free(error);
-	free(host);
 	return k;
 fail:
 	free(error);
-	free(host);
 	kit_free(k);
 	return NULL;
 }

@@ -9,24 +9,89 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static int log_fd = 2; /* stderr, or the log file; a forked child inherits it */
+/* The log: stderr, or a file the settings name. A forked child inherits
+ * the fd; one that closes every fd after the fork (daemons do) may find the
+ * number reused by a file of its own, so each line first checks that the
+ * fd is still the log file and reopens it by path when not. */
+static struct {
+	pthread_mutex_t mu;
+	int fd;
+	char *path; /* NULL: stderr */
+	dev_t dev;
+	ino_t ino;
+} lg = { PTHREAD_MUTEX_INITIALIZER, 2, NULL, 0, 0 };
+
+/* log_reopen opens path as the log (lg.mu held): 0, or -1 with errno. The
+ * fd it replaces is closed only when it still is the log file. */
+static int log_reopen(const char *path, int close_old)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	if (close_old && lg.fd > 2)
+		close(lg.fd);
+	lg.fd = fd;
+	lg.dev = st.st_dev;
+	lg.ino = st.st_ino;
+	return 0;
+}
 
 int p11i_log_open(const char *path)
 {
-	int fd = 2, old;
+	int rc = 0, e = 0;
 
-	if (path != NULL)
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	int e = errno;
-	/* A log that cannot be opened leaves stderr, not the last file. */
-	old = __atomic_exchange_n(&log_fd, fd >= 0 ? fd : 2, __ATOMIC_ACQ_REL);
-	if (old > 2)
-		close(old);
+	pthread_mutex_lock(&lg.mu);
+	free(lg.path);
+	lg.path = NULL;
+	if (path != NULL && log_reopen(path, 1) == 0) {
+		lg.path = strdup(path);
+	} else {
+		/* A log that cannot be opened leaves stderr, not the last file. */
+		rc = path != NULL ? -1 : 0;
+		e = errno;
+		if (lg.fd > 2)
+			close(lg.fd);
+		lg.fd = 2;
+	}
+	pthread_mutex_unlock(&lg.mu);
 	errno = e;
-	return fd >= 0 ? 0 : -1;
+	return rc;
 }
+
+/* log_fd returns the log's fd, reopened if its number no longer names the
+ * log file (lg.mu held). */
+static int log_fd(void)
+{
+	struct stat st;
+
+	if (lg.path != NULL && (fstat(lg.fd, &st) != 0 || st.st_dev != lg.dev || st.st_ino != lg.ino) &&
+	    log_reopen(lg.path, 0) != 0)
+		lg.fd = 2;
+	return lg.fd;
+}
+
+/* p11i_log_fd is the fd a host without a relay gets as its stderr. */
+static int p11i_log_fd(void)
+{
+	pthread_mutex_lock(&lg.mu);
+	int fd = log_fd();
+	pthread_mutex_unlock(&lg.mu);
+	return fd;
+}
+
+/* p11i_log_forked makes the log usable in a new child: a parent thread may
+ * have held its lock at the fork. */
+static void p11i_log_forked(void) { pthread_mutex_init(&lg.mu, NULL); }
 
 /* p11i_log writes one line: "p11isolate: ..." in the process that loaded
  * the library, "p11isolate[pid]: ..." in a forked child. One write per
@@ -47,7 +112,9 @@ void p11i_log(const char *fmt, ...)
 	if (n > (int)sizeof line - 2)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
-	p11i_log_write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, (size_t)n);
+	pthread_mutex_lock(&lg.mu);
+	p11i_log_write(log_fd(), line, (size_t)n);
+	pthread_mutex_unlock(&lg.mu);
 }
 
 /* detached runs fn(arg) on a thread of its own that takes none of the

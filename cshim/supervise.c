@@ -633,6 +633,9 @@ static CK_RV start(struct host **out)
 	long pid;
 	CK_RV rv;
 
+	int exe = kit_exe(k);
+	if (exe < 0)
+		return CKR_GENERAL_ERROR;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
 		p11i_log("socketpair: %s", strerror(errno));
 		return CKR_GENERAL_ERROR;
@@ -642,7 +645,7 @@ static CK_RV start(struct host **out)
 		status[0] = status[1] = -1;
 	sb.status_fd = status[1];
 	errfd = relay_new(&relay);
-	pid = p11i_spawn(k->exe_fd, pair[1], errfd >= 0 ? errfd : __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), null_fd,
+	pid = p11i_spawn(exe, pair[1], errfd >= 0 ? errfd : p11i_log_fd(), null_fd,
 			 k->argv, k->envp, &sb, &rep, &pidfd, &err);
 	/* Only the host may hold its ends: its death must read as EOF on the
 	 * control channel and on its stderr right away. */
@@ -905,9 +908,11 @@ static void *plan_mode(const struct p11i_init *in, size_t *len)
 	void *plan = NULL;
 	long pid;
 
-	exe = sup.kit != NULL ? fcntl(sup.kit->exe_fd, F_DUPFD_CLOEXEC, 0) : p11i_host_exe(NULL, err, sizeof err);
-	if (exe < 0) {
-		p11i_log("%s", sup.kit != NULL ? strerror(errno) : err);
+	exe = sup.kit != NULL ? kit_exe(sup.kit) : -1;
+	if (exe >= 0)
+		exe = fcntl(exe, F_DUPFD_CLOEXEC, 0);
+	if (exe < 0 && (exe = p11i_host_exe(NULL, err, sizeof err)) < 0) {
+		p11i_log("%s", err);
 		return NULL;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -915,7 +920,7 @@ static void *plan_mode(const struct p11i_init *in, size_t *len)
 		return NULL;
 	}
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pid = p11i_spawn(exe, pair[1], __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), null_fd, argv, environ, &sb, &rep,
+	pid = p11i_spawn(exe, pair[1], p11i_log_fd(), null_fd, argv, environ, &sb, &rep,
 			 &pidfd, &e);
 	close(pair[1]);
 	close(exe);
@@ -1100,6 +1105,7 @@ CK_RV p11i_sup_call(int id, uintptr_t *args)
 void p11i_sup_forked(void)
 {
 	sup_mutex_init();
+	p11i_log_forked();
 	sup.inherited = sup.initialized;
 	sup.initialized = 0;
 	sup.host = NULL; /* forgotten, never killed: it is the parent's */

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -299,6 +300,76 @@ static void killed_child(CK_SESSION_HANDLE s)
 	      ckr_name(sv[0]), ckr_name(sv[1]));
 }
 
+/* closing_child: a child that closes every fd after the fork (as daemons
+ * do) and opens files of its own, which take the numbers of the library's
+ * inherited fds (the log, the host image). Its calls work, a fault is
+ * logged to the log file and nothing reaches the child's own files. */
+static void closing_child(CK_SESSION_HANDLE s)
+{
+	int res[2];
+	CK_RV r[6] = { CKR_GENERAL_ERROR, CKR_GENERAL_ERROR, CKR_GENERAL_ERROR,
+		       CKR_GENERAL_ERROR, CKR_GENERAL_ERROR, CKR_GENERAL_ERROR },
+	      sv[2];
+	char path[4200];
+	const char *log = getenv("P11ISOLATE_LOG");
+
+	if (pipe(res) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		CK_SESSION_HANDLE cs;
+		int w = res[1];
+		if (w != 3) {
+			w = dup2(res[1], 3); /* the only fd it keeps */
+			close(res[1]);
+		}
+		for (int fd = 4; fd < 1024; fd++)
+			close(fd);
+		for (int i = 0; i < 16; i++) {
+			snprintf(path, sizeof path, "%s.app%d", log, i);
+			open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		}
+		CK_RV init = F->C_Initialize(NULL);
+		if ((init == CKR_OK || init == CKR_CRYPTOKI_ALREADY_INITIALIZED) && child_session(&cs) == CKR_OK) {
+			sign_verify(cs, r);
+			arm("segv:C_Sign");
+			sign_verify(cs, &r[2]); /* r[2]: the fault */
+			arm("none");
+			if (child_session(&cs) == CKR_OK)
+				sign_verify(cs, &r[4]); /* signed again */
+		}
+		ssize_t unused = write(w, r, sizeof r);
+		(void)unused;
+		_exit(0);
+	}
+	close(res[1]);
+	ssize_t got = read(res[0], r, sizeof r);
+	close(res[0]);
+	waitpid(pid, NULL, 0);
+	int leaked = 0;
+	for (int i = 0; i < 16; i++) {
+		char buf[256] = "";
+		snprintf(path, sizeof path, "%s.app%d", log, i);
+		FILE *f = fopen(path, "r");
+		if (f != NULL) {
+			leaked += fread(buf, 1, sizeof buf - 1, f) > 0;
+			fclose(f);
+		}
+		unlink(path);
+	}
+	char line[64];
+	snprintf(line, sizeof line, "p11isolate[%d]: the host", (int)pid);
+	check(got == (ssize_t)sizeof r && r[0] == CKR_OK && r[1] == CKR_OK && r[2] == CKR_DEVICE_ERROR && r[4] == CKR_OK &&
+		      r[5] == CKR_OK,
+	      "child that closed every fd: sign %s, verify %s, the fault %s, then sign %s, verify %s", ckr_name(r[0]),
+	      ckr_name(r[1]), ckr_name(r[2]), ckr_name(r[4]), ckr_name(r[5]));
+	check(leaked == 0 && log_has(line), "child that closed every fd: the log file has its line, its own files nothing (%d written)",
+	      leaked);
+	sign_verify(s, sv);
+	check(sv[0] == CKR_OK && sv[1] == CKR_OK, "parent after that child: sign %s, verify %s", ckr_name(sv[0]),
+	      ckr_name(sv[1]));
+}
+
 /* faults: in a forked child, the host's crash, hang and lie are the
  * child's CKR_DEVICE_ERROR and a fresh host, never the parent's; a child
  * SIGKILLed takes its host along. */
@@ -357,6 +428,7 @@ static int faults(void)
 		      ckr_name(sv[0]), ckr_name(sv[1]));
 	}
 	killed_child(s);
+	closing_child(s);
 	rv = F->C_Finalize(NULL);
 	check(rv == CKR_OK, "parent: C_Finalize = %s", ckr_name(rv));
 	printf("%d passed, %d failed\n", atomic_load(&n_ok), atomic_load(&n_fail));
