@@ -1,6 +1,7 @@
 /* plane: see plane.h. The rules are those of proxy/encode.go, which this
  * code replaces: the comments there say why each one holds. */
 #include "plane.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -743,6 +744,14 @@ static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *l
 	return P11I_RUN_OK;
 }
 
+/* What the callers of this process learned of their waits for replies, by
+ * function (spin.c), and how many calls are in flight: a caller polls only
+ * while each waiter and each host at work can have a CPU. */
+static struct p11i_spin reply_spin[P11I_NFUNCS];
+static int inflight;
+
+void p11i_run_forked(void) { __atomic_store_n(&inflight, 0, __ATOMIC_RELAXED); }
+
 int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t timeout_ns)
 {
 	size_t len = 0;
@@ -763,7 +772,15 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 		memset(c->w.buf, 0, c->w.len); /* the PIN does not linger in the buffer */
 	if (st != P11I_RUN_OK)
 		return st;
+	/* Poll for the reply before sleeping on it, when that pays (spin.c);
+	 * the blocking read then finds it there, or the host's EOF. */
+	int busy = __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
+	int64_t window = p11i_spin_window(&reply_spin[id], busy), t0 = now_ns();
+	if (window > 0)
+		p11i_spin_poll(fd, window);
 	st = recv_frame(c, fd, timeout_ns, &len);
+	p11i_spin_done(&reply_spin[id], now_ns() - t0, window);
+	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	if (st == P11I_RUN_OK) {
 		c->why[0] = '\0';
 		if (p11i_decode(c, id, a, c->rbuf + P11I_MP_HEADER, len, &c->code) != 0)

@@ -87,6 +87,9 @@ enum {
  * extend it), and checks and applies the reply. Nothing in it needs Go. */
 int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t timeout_ns);
 
+/* p11i_run_forked resets what p11i_run counts in a new child. */
+void p11i_run_forked(void);
+
 /* p11i_ckr_defined: whether a PKCS#11 version defines rv, or it is a vendor's. */
 int p11i_ckr_defined(CK_RV rv);
 

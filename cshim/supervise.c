@@ -1106,6 +1106,7 @@ void p11i_sup_forked(void)
 {
 	sup_mutex_init();
 	p11i_log_forked();
+	p11i_run_forked();
 	sup.inherited = sup.initialized;
 	sup.initialized = 0;
 	sup.host = NULL; /* forgotten, never killed: it is the parent's */

@@ -45,4 +45,12 @@ void p11h_fd_unregister(int fd);
  * it supports mech: CKR_OK, or its CKR_MECHANISM_INVALID / session error. */
 CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech);
 
+/* Polling for the next request before sleeping on it (spin.c): p11h_idle
+ * after a channel answered (or before its first request), p11h_busy once a
+ * request arrived. */
+struct p11h_wait;
+struct p11h_wait *p11h_wait_new(void);
+void p11h_idle(int fd, struct p11h_wait *w, int answered);
+void p11h_busy(struct p11h_wait *w);
+
 #endif

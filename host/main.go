@@ -264,7 +264,13 @@ func serve(fd int, region []byte) {
 	r := wire.Reader{Alloc: cAlloc, Free: cFree}
 	defer r.Release()
 	e := wire.NewEncoder()
+	// Poll for the next request before sleeping on it, when that pays
+	// (host/spin.c): the read then finds it there.
+	w := C.p11h_wait_new()
+	defer C.free(unsafe.Pointer(w))
+	answered := C.int(0)
 	for {
+		C.p11h_idle(C.int(fd), w, answered)
 		body, err := r.ReadFrame(fd)
 		if err == wire.ErrClosed {
 			return
@@ -272,6 +278,8 @@ func serve(fd int, region []byte) {
 		if err != nil {
 			fatal("call channel: %v", err)
 		}
+		C.p11h_busy(w)
+		answered = 1
 		vendor.Lock()
 		list := vendor.list
 		vendor.Unlock()

@@ -3,6 +3,7 @@
  * and the supervision (cshim/sha256.c, image.c, log.c, kit.c, supervise.c) compiled as part of this
  * package. */
 #include "../cshim/mp.c"
+#include "../cshim/spin.c"
 #include "../cshim/plane.c"
 #include "../cshim/handles.c"
 #include "../cshim/sha256.c"

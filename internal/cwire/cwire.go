@@ -7,8 +7,10 @@ package cwire
 
 /*
 #cgo CFLAGS: -std=gnu11 -Wall -Wextra -Werror -I/usr/include/p11-kit-1
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include "../../cshim/mp.c"
+#include "../../cshim/spin.c"
 #include "../../cshim/plane.c"
 #include "../../cshim/handles.c"
 #include "../../cshim/sha256.c"
@@ -231,3 +233,23 @@ func SHA256(b []byte) [32]byte {
 	C.p11i_sha256_final(&s, (*C.uint8_t)(unsafe.Pointer(&out[0])))
 	return out
 }
+
+// Spin is one kind of wait's record in the C side's poll-before-sleep
+// policy (cshim/spin.c).
+type Spin struct{ s C.struct_p11i_spin }
+
+// Window is how long a wait of this kind polls while busy waits and
+// workers need a CPU each (0: it sleeps at once).
+func (s *Spin) Window(busy int) int64 { return int64(C.p11i_spin_window(&s.s, C.int(busy))) }
+
+// Done records a wait of waited ns that polled for window ns.
+func (s *Spin) Done(waited, window int64) { C.p11i_spin_done(&s.s, C.int64_t(waited), C.int64_t(window)) }
+
+// SpinCPUs is the CPUs the policy counts on.
+func SpinCPUs() int { return int(C.p11i_spin_cpus()) }
+
+// SpinPoll polls fd for up to window ns: whether it became readable.
+func SpinPoll(fd int, window int64) bool { return C.p11i_spin_poll(C.int(fd), C.int64_t(window)) != 0 }
+
+// SpinCap is P11I_SPIN_CAP_NS.
+const SpinCap = C.P11I_SPIN_CAP_NS

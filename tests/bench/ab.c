@@ -74,8 +74,8 @@ int main(int argc, char **argv)
 	int threads, rounds = argc > 5 ? atoi(argv[5]) : 6;
 	double sum[2] = { 0, 0 };
 
-	if (argc < 5 || (threads = atoi(argv[4])) < 1 || threads > 8 || rounds < 2) {
-		fprintf(stderr, "usage: ab LIB_A LIB_B open|digest|info THREADS(1..8) [ROUNDS]\n");
+	if (argc < 5 || (threads = atoi(argv[4])) < 1 || threads > 64 || rounds < 2) {
+		fprintf(stderr, "usage: ab LIB_A LIB_B open|digest|info THREADS(1..64) [ROUNDS]\n");
 		return 2;
 	}
 	for (op = 0; op < 3 && strcmp(argv[3], names[op]) != 0; op++)
@@ -105,8 +105,8 @@ int main(int argc, char **argv)
 	}
 	for (int r = 0; r < rounds; r++) {
 		for (int l = 0; l < 2; l++) {
-			pthread_t t[8];
-			struct arg a[8];
+			pthread_t t[64];
+			struct arg a[64];
 			struct timespec second = { 1, 0 };
 			long n = 0;
 			stop = 0;

@@ -15,7 +15,9 @@ rev=${1:-HEAD}
 [[ $# -gt 0 ]] && shift
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/p11isolate-baseline.XXXXXX")
+hogs=()
 cleanup() {
+	((${#hogs[@]} == 0)) || kill "${hogs[@]}" 2>/dev/null || true
 	git -C "$ROOT" worktree remove --force "$dir/src" >/dev/null 2>&1 || true
 	rm -rf -- "$dir"
 }
@@ -34,8 +36,21 @@ export SOFTHSM2_CONF P11ISOLATE_MODULE=${BENCH_SOFTHSM:-/usr/lib/softhsm/libsoft
 unset P11ISOLATE_LOG P11ISOLATE_CONFIG
 echo
 echo "== alternating one-second rounds: A = the earlier build (before), B = this build =="
-for threads in 1 2; do
+for threads in 1 2 16; do
 	for op in info open digest; do
 		"$dir/ab" "$dir/libp11isolate-before.so" "$ROOT/build/libp11isolate.so" "$op" "$threads" 6 | tail -n1
 	done
 done
+echo
+echo "== the same with a CPU-bound loop on each of $(nproc) CPUs (a loaded machine) =="
+for _ in $(seq "$(nproc)"); do
+	sh -c 'while :; do :; done' &
+	hogs+=($!)
+done
+for threads in 1 2; do
+	for op in info digest; do
+		"$dir/ab" "$dir/libp11isolate-before.so" "$ROOT/build/libp11isolate.so" "$op" "$threads" 6 | tail -n1
+	done
+done
+kill "${hogs[@]}"
+hogs=()

@@ -29,6 +29,8 @@
 #                       usual multiarch path)
 #   BENCH_NO_P11KIT     set to leave the p11kit path out
 #   BENCH_KEEP          set to keep the temporary directory
+#   BENCH_LOAD          set to run a CPU-bound loop on every CPU during the
+#                       benchmark (a loaded machine)
 #   BENCH_BASELINE      another build of libp11isolate.so to run beside this
 #                       one, labelled "before" (make bench-baseline builds
 #                       the last commit's)
@@ -66,7 +68,9 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/p11isolate-bench.XXXXXX")
 server_pid=
+load_pids=()
 cleanup() {
+	((${#load_pids[@]} == 0)) || kill "${load_pids[@]}" 2>/dev/null || true
 	if [[ -n $server_pid ]]; then
 		kill "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
@@ -140,5 +144,12 @@ else
 fi
 [[ -z $p11kit_note ]] || echo "note: p11kit path omitted: $p11kit_note"
 
+if [[ -n ${BENCH_LOAD:-} ]]; then
+	for _ in $(seq "$(nproc)"); do
+		sh -c 'while :; do :; done' &
+		load_pids+=($!)
+	done
+	echo "note: a CPU-bound loop runs on each of $(nproc) CPUs (BENCH_LOAD)"
+fi
 # Not exec: the trap must kill the server and remove the token afterwards.
 "$BENCH" "$@" "${paths[@]}"

@@ -1,0 +1,84 @@
+package cwire
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestSpinPolicy holds the poll-before-sleep policy to what spin.c says:
+// no polling without a CPU for each waiter and worker, a window a little
+// longer than the waits of that kind and never past the cap, slow kinds
+// slept through, and sleeping at once after polling kept missing.
+func TestSpinPolicy(t *testing.T) {
+	cpus := SpinCPUs()
+	if cpus < 1 {
+		t.Fatalf("SpinCPUs = %d", cpus)
+	}
+	var s Spin
+	if w := s.Window(cpus/2 + 1); w != 0 {
+		t.Errorf("with %d waits in flight on %d CPUs the window is %d ns, want 0", cpus/2+1, cpus, w)
+	}
+	if cpus < 2 {
+		t.Skipf("%d CPU: the policy never polls here", cpus)
+	}
+	if w := s.Window(1); w <= 0 || w > SpinCap {
+		t.Errorf("first window %d ns, want a probe within (0, %d]", w, SpinCap)
+	}
+	for range 20 {
+		s.Done(10000, s.Window(1))
+	}
+	if w := s.Window(1); w < 10000 || w > 20000 {
+		t.Errorf("after waits of 10 µs the window is %d ns, want 10..20 µs", w)
+	}
+	var slow Spin
+	for range 20 {
+		slow.Done(2*SpinCap, slow.Window(1))
+	}
+	if w := slow.Window(1); w != 0 {
+		t.Errorf("after waits of %d ns (past the cap) the window is %d ns, want 0", 2*SpinCap, w)
+	}
+	// Polling that keeps missing: the waits come just past the window.
+	var miss Spin
+	for range 20 {
+		miss.Done(10000, miss.Window(1))
+	}
+	slept := 0
+	for range 40 {
+		w := miss.Window(1)
+		if w == 0 {
+			slept++
+			continue
+		}
+		miss.Done(w+1000, w)
+	}
+	if slept == 0 {
+		t.Errorf("polling missed 40 times and was never given up")
+	}
+}
+
+func TestSpinPoll(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	start := time.Now()
+	if SpinPoll(fds[0], 200000) {
+		t.Fatal("an empty socket polled readable")
+	}
+	if d := time.Since(start); d < 200*time.Microsecond || d > 50*time.Millisecond {
+		t.Errorf("a 200 µs poll took %v", d)
+	}
+	unix.Write(fds[1], []byte{1})
+	if !SpinPoll(fds[0], 200000) {
+		t.Error("a socket with data did not poll readable")
+	}
+	var b [1]byte
+	unix.Read(fds[0], b[:])
+	unix.Close(fds[1])
+	if !SpinPoll(fds[0], 200000) {
+		t.Error("a socket whose peer closed did not poll readable (EOF)")
+	}
+}
