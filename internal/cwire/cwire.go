@@ -243,7 +243,9 @@ type Spin struct{ s C.struct_p11i_spin }
 func (s *Spin) Window(busy int) int64 { return int64(C.p11i_spin_window(&s.s, C.int(busy))) }
 
 // Done records a wait of waited ns that polled for window ns.
-func (s *Spin) Done(waited, window int64) { C.p11i_spin_done(&s.s, C.int64_t(waited), C.int64_t(window)) }
+func (s *Spin) Done(waited, window int64) {
+	C.p11i_spin_done(&s.s, C.int64_t(waited), C.int64_t(window))
+}
 
 // SpinCPUs is the CPUs the policy counts on.
 func SpinCPUs() int { return int(C.p11i_spin_cpus()) }
