@@ -78,6 +78,8 @@ fuzz: $(HOST_BIN)
 	$(GO) test ./proxy -run '^$$' -fuzz FuzzReply -fuzztime 30s
 	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecoder -fuzztime 20s
 	$(GO) test ./internal/cwire -run '^$$' -fuzz FuzzDecoders -fuzztime 20s
+	$(GO) test ./proxy -run '^$$' -fuzz FuzzRingReply -fuzztime 20s
+	$(GO) test ./internal/cwire -run '^$$' -fuzz FuzzSHA256 -fuzztime 10s
 
 integration: $(LIB) $(FAULTMOD) $(DRIVER)
 	tests/run.sh

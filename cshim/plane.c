@@ -688,8 +688,10 @@ static int grow(struct p11i_call *c, size_t need)
 	return 1;
 }
 
-/* recv_frame reads one reply frame into c->rbuf; *len is its body's. */
-static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len)
+/* recv_frame reads one reply frame into c->rbuf; *len is its body's. On a
+ * channel with a ring the socket may hold more than one frame (a doorbell
+ * before a reply): exact reads no byte past the frame. */
+static int recv_frame_n(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len, int exact)
 {
 	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
 	size_t have = 0, need = P11I_MP_HEADER;
@@ -699,7 +701,7 @@ static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *l
 		return P11I_RUN_ERROR;
 	}
 	while (have < need) {
-		ssize_t k = read(fd, c->rbuf + have, c->rcap - have);
+		ssize_t k = read(fd, c->rbuf + have, (exact ? need : c->rcap) - have);
 		if (k < 0 && errno == EINTR) {
 			/* Each retry would restart the receive timeout: re-arm it
 			 * with what is left of the deadline. */
@@ -744,6 +746,116 @@ static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *l
 	return P11I_RUN_OK;
 }
 
+static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len)
+{
+	return recv_frame_n(c, fd, timeout_ns, len, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The ring (ring.h)                                                   */
+
+void p11i_call_ring(struct p11i_call *c)
+{
+	if (c->region == NULL || c->ring != NULL || c->region_len < P11I_RING_SIZE + P11I_REGION_MIN)
+		return;
+	c->region_len -= P11I_RING_SIZE;
+	c->ring = (struct p11i_ring *)(c->region + c->region_len);
+}
+
+static const uint8_t doorbell[P11I_MP_HEADER]; /* a zero-length frame */
+
+/* ring_send puts the request in the ring and rings the host if it sleeps. */
+static int ring_send(struct p11i_call *c, int fd, size_t n)
+{
+	struct p11i_ring *g = c->ring;
+
+	memcpy((uint8_t *)g + P11I_RING_REQ_OFF, c->w.buf + P11I_MP_HEADER, n);
+	if (++c->seq == 0)
+		c->seq = 1;
+	__atomic_store_n(&g->req_len, (uint32_t)n, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->req_seq, c->seq, __ATOMIC_RELEASE);
+	/* Against the host's "I sleep" then "anything new?": one of the two
+	 * sides sees the other's store. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&g->host_sleeping, __ATOMIC_RELAXED))
+		return send_all(c, fd, doorbell, sizeof doorbell);
+	return P11I_RUN_OK;
+}
+
+/* ring_reply: 1 when the reply to the request in flight is in the ring
+ * (copied out into c->rbuf, *len its length), 0 not yet, -1 a length the
+ * slot cannot hold (c->why). */
+static int ring_reply(struct p11i_call *c, size_t *len)
+{
+	struct p11i_ring *g = c->ring;
+	uint32_t n;
+
+	if (__atomic_load_n(&g->rep_seq, __ATOMIC_ACQUIRE) != c->seq)
+		return 0;
+	n = __atomic_load_n(&g->rep_len, __ATOMIC_RELAXED);
+	if (n > P11I_RING_REP_CAP) {
+		snprintf(c->why, sizeof c->why, "a reply of %u bytes in a %u-byte slot", n, P11I_RING_REP_CAP);
+		return -1;
+	}
+	if (!grow(c, P11I_MP_HEADER + (size_t)n)) {
+		snprintf(c->why, sizeof c->why, "out of memory");
+		return -1;
+	}
+	/* Copied out first: the host can rewrite the slot while the copy is
+	 * checked and decoded, never while it is read once here. */
+	memcpy(c->rbuf + P11I_MP_HEADER, (uint8_t *)g + P11I_RING_REP_OFF, n);
+	*len = n;
+	return 1;
+}
+
+static int readable(int fd)
+{
+	char b;
+	ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* ring_wait waits for the reply to the request in the ring: polls the
+ * reply slot for window ns (and the socket now and then: a reply too large
+ * for the slot, the host's death), then sleeps on the socket until a
+ * doorbell, a reply, EOF or the deadline. */
+static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t window, size_t *len)
+{
+	struct p11i_ring *g = c->ring;
+	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0, end = now_ns() + window;
+	int r, st;
+
+	for (unsigned i = 1; window > 0; i++) {
+		if ((r = ring_reply(c, len)) != 0)
+			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
+		if ((i & 63) == 0 && (readable(fd) || now_ns() >= end))
+			break;
+		cpu_relax();
+	}
+	for (;;) {
+		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if ((r = ring_reply(c, len)) != 0) {
+			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
+		}
+		int64_t left = 0;
+		if (deadline != 0 && (left = deadline - now_ns()) <= 0) {
+			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+			return P11I_RUN_TIMEOUT;
+		}
+		if (left != c->timeout_set) {
+			set_timeout(fd, left);
+			c->timeout_set = left;
+		}
+		st = recv_frame_n(c, fd, left, len, 1);
+		__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		if (st != P11I_RUN_OK || *len > 0)
+			return st; /* EOF, the deadline, or a reply through the socket */
+		/* A doorbell (or a stale one): look again. */
+	}
+}
+
 /* What the callers of this process learned of their waits for replies, by
  * function (spin.c), and how many calls are in flight: a caller polls only
  * while each waiter and each host at work can have a CPU. */
@@ -767,18 +879,27 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 		}
 		c->timeout_set = timeout_ns;
 	}
-	st = send_all(c, fd, c->w.buf, c->w.len);
+	size_t body = c->w.len - P11I_MP_HEADER;
+	int by_ring = c->ring != NULL && body <= P11I_RING_REQ_CAP;
+	st = by_ring ? ring_send(c, fd, body) : send_all(c, fd, c->w.buf, c->w.len);
 	if (p11i_funcs[id].secret)
 		memset(c->w.buf, 0, c->w.len); /* the PIN does not linger in the buffer */
 	if (st != P11I_RUN_OK)
 		return st;
-	/* Poll for the reply before sleeping on it, when that pays (spin.c);
-	 * the blocking read then finds it there, or the host's EOF. */
+	/* Poll for the reply before sleeping on it, when that pays (spin.c). */
 	int busy = __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	int64_t window = p11i_spin_window(&reply_spin[id], busy), t0 = now_ns();
-	if (window > 0)
-		p11i_spin_poll(fd, window);
-	st = recv_frame(c, fd, timeout_ns, &len);
+	if (by_ring) {
+		st = ring_wait(c, fd, timeout_ns, window, &len);
+		if (p11i_funcs[id].secret) /* nor in the shared memory */
+			memset((uint8_t *)c->ring + P11I_RING_REQ_OFF, 0, body);
+	} else {
+		if (window > 0)
+			p11i_spin_poll(fd, window);
+		do /* on a ring channel, a stale doorbell may come first */
+			st = c->ring != NULL ? recv_frame_n(c, fd, timeout_ns, &len, 1) : recv_frame(c, fd, timeout_ns, &len);
+		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);
+	}
 	p11i_spin_done(&reply_spin[id], now_ns() - t0, window);
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	if (st == P11I_RUN_OK) {

@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "mp.h"
+#include "ring.h"
 #include "calls_gen.h"
 
 /* A write into the application's memory, queued until the reply checked. */
@@ -52,6 +53,11 @@ struct p11i_call {
 	uint8_t *rbuf;
 	size_t rcap;
 	int64_t timeout_set;
+	/* The channel's ring (the region's last P11I_RING_SIZE bytes), NULL:
+	 * every request and reply crosses the socket; seq numbers its
+	 * requests. */
+	struct p11i_ring *ring;
+	uint32_t seq;
 	char why[200]; /* the refusal of the last reply, or what the encoder refused */
 };
 
@@ -86,6 +92,10 @@ enum {
  * waits for the reply at most timeout_ns (0: forever; signals do not
  * extend it), and checks and applies the reply. Nothing in it needs Go. */
 int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t timeout_ns);
+
+/* p11i_call_ring gives c's channel a ring at the end of its region (the
+ * host does the same with a region of that size). */
+void p11i_call_ring(struct p11i_call *c);
 
 /* p11i_run_forked resets what p11i_run counts in a new child. */
 void p11i_run_forked(void);

@@ -177,6 +177,7 @@ static struct chan *chan_new(struct host *h)
 	if (memfd >= 0)
 		close(memfd);
 	p11i_call_init(&c->c, c->mem, c->mem != NULL ? P11I_REGION_SIZE : 0, h->gen);
+	p11i_call_ring(&c->c);
 	if (!ok) {
 		chan_close(c);
 		return NULL;

@@ -52,5 +52,14 @@ struct p11h_wait;
 struct p11h_wait *p11h_wait_new(void);
 void p11h_idle(int fd, struct p11h_wait *w, int answered);
 void p11h_busy(struct p11h_wait *w);
+/* With a ring (cshim/ring.h; NULL: none) p11h_next replaces p11h_idle: it
+ * returns the length of a request it copied from the ring into buf, 0 when
+ * the request (or a doorbell, or EOF) is to be read from the socket, -1
+ * for a request longer than the slot. p11h_reply puts a reply to a request
+ * from the ring into the ring: 1, or 0 to send it on the socket (it does
+ * not fit, or the request came that way), -1 when the doorbell failed. */
+#include "../cshim/ring.h"
+int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered);
+int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *body, size_t n);
 
 #endif

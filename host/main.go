@@ -259,24 +259,47 @@ func serve(fd int, region []byte) {
 	if region != nil {
 		defer unix.Munmap(region)
 	}
+	// The region's last bytes are the channel's ring (cshim/ring.h), as
+	// the proxy sees it for a region of this size.
+	var ring *C.struct_p11i_ring
+	var slot unsafe.Pointer // a request copied out of the ring (C memory)
+	if len(region) >= C.P11I_RING_SIZE+wire.RegionMin {
+		ring = (*C.struct_p11i_ring)(unsafe.Pointer(&region[len(region)-C.P11I_RING_SIZE]))
+		region = region[:len(region)-C.P11I_RING_SIZE]
+		slot = C.malloc(C.P11I_RING_REQ_CAP)
+		defer C.free(slot)
+	}
 	c := newCall(region)
 	defer c.free()
-	r := wire.Reader{Alloc: cAlloc, Free: cFree}
+	r := wire.Reader{Alloc: cAlloc, Free: cFree, Exact: ring != nil}
 	defer r.Release()
 	e := wire.NewEncoder()
 	// Poll for the next request before sleeping on it, when that pays
-	// (host/spin.c): the read then finds it there.
+	// (host/spin.c).
 	w := C.p11h_wait_new()
 	defer C.free(unsafe.Pointer(w))
 	answered := C.int(0)
 	for {
-		C.p11h_idle(C.int(fd), w, answered)
-		body, err := r.ReadFrame(fd)
-		if err == wire.ErrClosed {
-			return
-		}
-		if err != nil {
-			fatal("call channel: %v", err)
+		var body []byte
+		n := C.p11h_next(C.int(fd), w, ring, (*C.uint8_t)(slot), answered)
+		answered = 0
+		switch {
+		case n > 0:
+			body = unsafe.Slice((*byte)(slot), int(n))
+		case n < 0:
+			fatal("call channel: a request longer than the ring's slot")
+		default:
+			var err error
+			body, err = r.ReadFrame(fd)
+			if err == wire.ErrClosed {
+				return
+			}
+			if err != nil {
+				fatal("call channel: %v", err)
+			}
+			if len(body) == 0 {
+				continue // a doorbell: the request is in the ring
+			}
 		}
 		C.p11h_busy(w)
 		answered = 1
@@ -287,7 +310,14 @@ func serve(fd int, region []byte) {
 		if err := c.run(list, body, e); err != nil {
 			fatal("call: %v", err)
 		}
-		if err := wire.WriteFrame(fd, e.Frame()); err != nil {
+		frame := e.Frame()
+		switch C.p11h_reply(C.int(fd), w, ring, (*C.uint8_t)(unsafe.Pointer(&frame[wire.HeaderSize])), C.size_t(len(frame)-wire.HeaderSize)) {
+		case 1:
+			continue
+		case -1:
+			return // the proxy is gone
+		}
+		if err := wire.WriteFrame(fd, frame); err != nil {
 			if err == wire.ErrClosed {
 				return
 			}

@@ -5,8 +5,13 @@
  * waiters leave a CPU to each. */
 #include "host.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+
+#include "../cshim/ring.h"
 
 #define P11I_SPIN_API static
 #include "../cshim/spin.c"
@@ -17,6 +22,8 @@ static int active;
 struct p11h_wait {
 	struct p11i_spin spin;
 	int64_t since, window;
+	uint32_t last;  /* the last request number taken from the ring */
+	int from_ring;  /* the request in hand came through the ring */
 };
 
 struct p11h_wait *p11h_wait_new(void) { return calloc(1, sizeof(struct p11h_wait)); }
@@ -29,6 +36,81 @@ void p11h_idle(int fd, struct p11h_wait *w, int answered)
 	w->since = spin_now();
 	if (w->window > 0)
 		p11i_spin_poll(fd, w->window);
+}
+
+/* ring_request copies a new request out of the ring into buf: its
+ * length, 0 when there is none, -1 when its length exceeds the slot. */
+static int ring_request(struct p11i_ring *g, struct p11h_wait *w, uint8_t *buf)
+{
+	uint32_t seq = __atomic_load_n(&g->req_seq, __ATOMIC_ACQUIRE), n;
+
+	if (seq == w->last)
+		return 0;
+	n = __atomic_load_n(&g->req_len, __ATOMIC_RELAXED);
+	if (n == 0 || n > P11I_RING_REQ_CAP)
+		return -1;
+	memcpy(buf, (uint8_t *)g + P11I_RING_REQ_OFF, n);
+	w->last = seq;
+	w->from_ring = 1;
+	return (int)n;
+}
+
+static int readable(int fd)
+{
+	char b;
+	ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered)
+{
+	int r;
+
+	if (g == NULL) {
+		p11h_idle(fd, w, answered);
+		return 0;
+	}
+	if (answered)
+		__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+	w->from_ring = 0;
+	w->window = p11i_spin_window(&w->spin, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1);
+	w->since = spin_now();
+	int64_t end = w->since + w->window;
+	for (unsigned i = 1;; i++) {
+		if ((r = ring_request(g, w, buf)) != 0)
+			return r;
+		if (w->window <= 0 || ((i & 63) == 0 && (readable(fd) || spin_now() >= end)))
+			break;
+		cpu_relax();
+	}
+	/* Sleep on the socket, having said so: the proxy rings. */
+	__atomic_store_n(&g->host_sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if ((r = ring_request(g, w, buf)) != 0)
+		__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+	return r;
+}
+
+int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *body, size_t n)
+{
+	static const uint8_t doorbell[4];
+
+	if (g == NULL || !w->from_ring || n > P11I_RING_REP_CAP)
+		return 0;
+	memcpy((uint8_t *)g + P11I_RING_REP_OFF, body, n);
+	__atomic_store_n(&g->rep_len, (uint32_t)n, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->rep_seq, w->last, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&g->proxy_sleeping, __ATOMIC_RELAXED)) {
+		ssize_t k;
+		do
+			k = send(fd, doorbell, sizeof doorbell, MSG_NOSIGNAL);
+		while (k < 0 && errno == EINTR);
+		if (k != (ssize_t)sizeof doorbell)
+			return -1;
+	}
+	return 1;
 }
 
 void p11h_busy(struct p11h_wait *w)

@@ -122,3 +122,15 @@ func argsPtr(a []uintptr) *C.uintptr_t {
 	}
 	return (*C.uintptr_t)(unsafe.Pointer(&a[0]))
 }
+
+// The ring's layout (cshim/ring.h), for the tests.
+const (
+	ringSize   = C.P11I_RING_SIZE
+	ringReqOff = C.P11I_RING_REQ_OFF
+	ringRepOff = C.P11I_RING_REP_OFF
+	ringRepCap = C.P11I_RING_REP_CAP
+)
+
+// useRing gives the channel a ring at the end of its region, as the
+// library's channels have (p11i_call_ring).
+func (ch *channel) useRing() { C.p11i_call_ring(ch.c) }

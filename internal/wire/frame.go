@@ -65,6 +65,9 @@ type Reader struct {
 	// socket's receive timeout to what was left of the deadline.
 	Deadline time.Time
 	Retimed  bool
+	// Exact reads no byte past the frame: on a channel with a ring
+	// (cshim/ring.h) a doorbell may be followed by another frame.
+	Exact bool
 }
 
 func (r *Reader) realloc(n int, keep int) {
@@ -90,7 +93,11 @@ func (r *Reader) ReadFrame(fd int) ([]byte, error) {
 	have := 0
 	need := HeaderSize
 	for have < need {
-		n, err := unix.Read(fd, r.buf[have:])
+		end := len(r.buf)
+		if r.Exact {
+			end = need
+		}
+		n, err := unix.Read(fd, r.buf[have:end])
 		switch {
 		case err == unix.EINTR:
 			if !r.Deadline.IsZero() {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/p11isolate/p11isolate/internal/wire"
+)
+
+// ringHost is a fake host on the ring of a channel (cshim/ring.h): it
+// sees the requests the proxy puts there and answers as a test says.
+type ringHost struct {
+	mem  []byte // the ring: the region's last ringSize bytes
+	sock int    // the host's end of the channel
+}
+
+func (h *ringHost) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&h.mem[off])) }
+
+// request waits for request number seq in the ring and returns its body.
+func (h *ringHost) request(seq uint32) []byte {
+	for atomic.LoadUint32(h.u32(0)) != seq {
+		time.Sleep(10 * time.Microsecond)
+	}
+	n := atomic.LoadUint32(h.u32(4))
+	return append([]byte(nil), h.mem[ringReqOff:ringReqOff+int(n)]...)
+}
+
+// reply puts body in the reply slot as the answer to seq, with length n
+// (a lie when it is not len(body)), and rings the proxy if it sleeps.
+func (h *ringHost) reply(seq uint32, body []byte, n uint32) {
+	copy(h.mem[ringRepOff:], body)
+	atomic.StoreUint32(h.u32(68), n)
+	atomic.StoreUint32(h.u32(64), seq)
+	if atomic.LoadUint32(h.u32(8)) != 0 {
+		unix.Write(h.sock, make([]byte, wire.HeaderSize))
+	}
+}
+
+// ringRun makes one C_GetInfo through a channel with a ring against a fake
+// host that does what answer says with request number 1.
+func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv, error, []byte) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, memfd, err := newRegion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(memfd)
+	ch := newChannel(fds[0], mem, 0)
+	ch.useRing()
+	h := &ringHost{mem: mem[len(mem)-ringSize:], sock: fds[1]}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		answer(h)
+	}()
+	var info [88]byte
+	r, err := ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&info[0]))}, timeout)
+	ch.close()
+	<-done
+	unix.Close(fds[1])
+	return r, err, info[:]
+}
+
+func TestRing(t *testing.T) {
+	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
+	frameOf := func(body []byte) []byte {
+		f := make([]byte, wire.HeaderSize+len(body))
+		binary.LittleEndian.PutUint32(f, uint32(len(body)))
+		copy(f[wire.HeaderSize:], body)
+		return f
+	}
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+		answer  func(h *ringHost)
+		want    error
+	}{
+		{"honest, at once", time.Second, func(h *ringHost) { h.request(1); h.reply(1, honest, uint32(len(honest))) }, nil},
+		{"honest, after the proxy slept", time.Second, func(h *ringHost) {
+			h.request(1)
+			time.Sleep(20 * time.Millisecond)
+			h.reply(1, honest, uint32(len(honest)))
+		}, nil},
+		{"through the socket, after stale doorbells", time.Second, func(h *ringHost) {
+			h.request(1)
+			unix.Write(h.sock, make([]byte, 2*wire.HeaderSize))
+			unix.Write(h.sock, frameOf(honest))
+		}, nil},
+		{"a length past the slot", time.Second, func(h *ringHost) { h.request(1); h.reply(1, honest, ringRepCap+1) }, wire.ErrMalformed},
+		{"a length past the bytes", time.Second, func(h *ringHost) { h.request(1); h.reply(1, honest, uint32(len(honest))+7) }, wire.ErrMalformed},
+		{"another request's number", 100 * time.Millisecond, func(h *ringHost) {
+			h.request(1)
+			h.reply(7, honest, uint32(len(honest)))
+			unix.Write(h.sock, make([]byte, wire.HeaderSize))
+		}, wire.ErrTimeout},
+		{"silent", 50 * time.Millisecond, func(h *ringHost) { h.request(1); time.Sleep(200 * time.Millisecond) }, wire.ErrTimeout},
+		{"gone", time.Second, func(h *ringHost) { h.request(1); unix.Shutdown(h.sock, unix.SHUT_WR) }, wire.ErrClosed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err, info := ringRun(t, c.timeout, c.answer)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("rv 0x%x, error %v; want %v", r, err, c.want)
+			}
+			if c.want == nil && (r != 0 || info[0] != 2 || info[1] != 40) {
+				t.Errorf("rv 0x%x, version %d.%d; want 0 and 2.40", r, info[0], info[1])
+			}
+			if c.want != nil && (info[0] != 0 || info[1] != 0) {
+				t.Errorf("a refused reply wrote into the application's memory: % x", info[:2])
+			}
+		})
+	}
+}
+
+// FuzzRingReply: whatever a host writes in the reply slot, with the right
+// number and any length, the proxy answers or refuses; it never writes
+// past the application's structure (the guard after it stays intact).
+func FuzzRingReply(f *testing.F) {
+	f.Add(replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(make([]byte, 88)) }), uint32(0))
+	f.Add([]byte{0xc0}, uint32(40000))
+	f.Fuzz(func(t *testing.T, body []byte, lie uint32) {
+		if len(body) > ringRepCap {
+			body = body[:ringRepCap]
+		}
+		n := uint32(len(body))
+		if lie != 0 {
+			n = lie
+		}
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, memfd, err := newRegion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(memfd)
+		ch := newChannel(fds[0], mem, 0)
+		ch.useRing()
+		h := &ringHost{mem: mem[len(mem)-ringSize:], sock: fds[1]}
+		go func() { h.request(1); h.reply(1, body, n) }()
+		var out [88 + 16]byte
+		for i := 88; i < len(out); i++ {
+			out[i] = 0xa5
+		}
+		ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&out[0]))}, 200*time.Millisecond)
+		ch.close()
+		unix.Close(fds[1])
+		for i := 88; i < len(out); i++ {
+			if out[i] != 0xa5 {
+				t.Fatalf("byte %d after the structure changed", i)
+			}
+		}
+	})
+}
