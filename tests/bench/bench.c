@@ -653,7 +653,7 @@ static const struct op {
 	{ "open+close session", op_session, 0, 2 },
 };
 #define NOPS ((int)(sizeof ops / sizeof ops[0]))
-enum { OP_GETINFO, OP_RANDOM, OP_DIGEST64, OP_DIGEST1M, OP_ECDSA, OP_RSA };
+enum { OP_GETINFO, OP_RANDOM, OP_DIGEST64, OP_DIGEST1M, OP_ECDSA, OP_RSA, OP_AESGCM };
 
 /* ------------------------------------------------------------------ */
 /* Persistent worker threads                                            */
@@ -1176,15 +1176,15 @@ static void print_summary(void)
 	for (int o = OP_GETINFO; o <= OP_RANDOM; o++) {
 		summarize(0, o, proxy, &sp);
 		char what[96];
-		snprintf(what, sizeof what, "%s overhead <= 1.5 x floor", ops[o].name);
+		snprintf(what, sizeof what, "%s overhead <= 0.5 x floor", ops[o].name);
 		double fl = op_floor(o);
 		if (sp.failed || !isfinite(fl))
 			verdict(-1, what, "%s", sp.failed ? sp.err : "no floor");
 		else
-			verdict(sp.overhead <= 1.5 * fl, what,
+			verdict(sp.overhead <= 0.5 * fl, what,
 				"%.2f µs vs floor %.2f µs (%.2f x; paired %.2f µs)", sp.overhead, fl,
 				sp.overhead / fl, sp.overhead_paired);
-		snprintf(what, sizeof what, "%s overhead <= 0.5 x p11-kit's", ops[o].name);
+		snprintf(what, sizeof what, "%s overhead <= 0.25 x p11-kit's", ops[o].name);
 		if (!usable(p11kit)) {
 			verdict(-1, what, "p11kit path not available");
 			continue;
@@ -1195,7 +1195,7 @@ static void print_summary(void)
 		else if (!(sk.overhead > 0))
 			verdict(-1, what, "p11-kit's overhead %.2f µs is not positive", sk.overhead);
 		else
-			verdict(sp.overhead <= 0.5 * sk.overhead, what,
+			verdict(sp.overhead <= 0.25 * sk.overhead, what,
 				"%.2f µs vs p11-kit %.2f µs (%.2f x)", sp.overhead, sk.overhead,
 				sp.overhead / sk.overhead);
 	}
@@ -1205,9 +1205,11 @@ static void print_summary(void)
 		double min;
 		const char *what;
 	} thr[] = {
-		{ OP_RSA, 0.95, "RSA-2048 sign >= 0.95 x direct" },
-		{ OP_ECDSA, 0.70, "ECDSA P-256 sign >= 0.70 x direct" },
-		{ OP_DIGEST1M, 0.80, "SHA-256 1 MiB >= 0.80 x direct MB/s" },
+		/* Issue 11's targets, for an idle machine. */
+		{ OP_RSA, 0.97, "RSA-2048 sign >= 0.97 x direct" },
+		{ OP_ECDSA, 0.85, "ECDSA P-256 sign >= 0.85 x direct" },
+		{ OP_DIGEST1M, 0.90, "SHA-256 1 MiB >= 0.90 x direct MB/s" },
+		{ OP_AESGCM, 0.60, "AES-GCM 1 KiB >= 0.60 x direct" },
 	};
 	for (size_t i = 0; i < sizeof thr / sizeof thr[0]; i++) {
 		summarize(0, thr[i].op, proxy, &sp);
