@@ -139,16 +139,6 @@ P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t w
 	__atomic_store_n(&s->score, score, __ATOMIC_RELAXED);
 }
 
-/* cpu_relax eases the poll loop on the core (and its sibling thread). */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 P11I_SPIN_API int p11i_spin_poll(int fd, int64_t window)
 {
 	int64_t end = spin_now() + window;
