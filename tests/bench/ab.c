@@ -9,7 +9,8 @@
  *   C_Digest of 64 bytes), info (C_GetInfo)
  *
  * Prints each round's ops/s and the mean over the rounds after the first
- * (a warm-up), and B/A. Needs P11ISOLATE_MODULE and an initialized token. */
+ * (a warm-up), and B/A; and the 99th percentile of each op's latency over
+ * those rounds (the first 65536 ops of each thread and round). Needs P11ISOLATE_MODULE and an initialized token. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,9 +25,12 @@ static CK_SLOT_ID slot[2];
 static volatile int stop;
 static int op;
 
+#define MAX_SAMPLES (1 << 16) /* per thread and round: latencies kept for the p99 */
+
 struct arg {
 	int lib;
 	long n;
+	float *lat; /* µs of each op, the first MAX_SAMPLES */
 };
 
 static double now(void)
@@ -49,6 +53,7 @@ static void *run(void *p)
 	if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &ds) != CKR_OK)
 		return NULL;
 	while (!stop) {
+		double t0 = now();
 		switch (op) {
 		case 0:
 			if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK)
@@ -62,10 +67,18 @@ static void *run(void *p)
 		default:
 			f->C_GetInfo(&info);
 		}
+		if (a->n < MAX_SAMPLES)
+			a->lat[a->n] = (float)((now() - t0) * 1e6);
 		a->n++;
 	}
 	f->C_CloseSession(ds);
 	return NULL;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -73,6 +86,9 @@ int main(int argc, char **argv)
 	static const char *const names[] = { "open", "digest", "info" };
 	int threads, rounds = argc > 5 ? atoi(argv[5]) : 6;
 	double sum[2] = { 0, 0 };
+	static float *lat[2][64];
+	static long nlat[2];
+	float *all[2] = { NULL, NULL };
 
 	if (argc < 5 || (threads = atoi(argv[4])) < 1 || threads > 64 || rounds < 2) {
 		fprintf(stderr, "usage: ab LIB_A LIB_B open|digest|info THREADS(1..64) [ROUNDS]\n");
@@ -111,7 +127,9 @@ int main(int argc, char **argv)
 			long n = 0;
 			stop = 0;
 			for (int i = 0; i < threads; i++) {
-				a[i] = (struct arg){ l, 0 };
+				if (lat[l][i] == NULL)
+					lat[l][i] = malloc(MAX_SAMPLES * sizeof(float));
+				a[i] = (struct arg){ l, 0, lat[l][i] };
 				pthread_create(&t[i], NULL, run, &a[i]);
 			}
 			double t0 = now();
@@ -122,13 +140,26 @@ int main(int argc, char **argv)
 				n += a[i].n;
 			}
 			double ops = n / (now() - t0);
-			if (r > 0)
+			if (r > 0) {
 				sum[l] += ops;
+				for (int i = 0; i < threads; i++) {
+					long k = a[i].n < MAX_SAMPLES ? a[i].n : MAX_SAMPLES;
+					all[l] = realloc(all[l], (size_t)(nlat[l] + k) * sizeof(float));
+					memcpy(all[l] + nlat[l], lat[l][i], (size_t)k * sizeof(float));
+					nlat[l] += k;
+				}
+			}
 			printf("round %d %s: %.0f ops/s\n", r, l ? "B" : "A", ops);
 		}
 	}
-	printf("%s, %d thread(s): A %.0f ops/s, B %.0f ops/s, B/A %.3f (means of %d rounds)\n", names[op], threads,
-	       sum[0] / (rounds - 1), sum[1] / (rounds - 1), sum[1] / sum[0], rounds - 1);
+	double p99[2];
+	for (int l = 0; l < 2; l++) {
+		qsort(all[l], (size_t)nlat[l], sizeof(float), cmp_float);
+		p99[l] = nlat[l] ? all[l][(long)(0.99 * (double)(nlat[l] - 1))] : 0;
+	}
+	printf("%s, %d thread(s): A %.0f ops/s, B %.0f ops/s, B/A %.3f; p99 A %.0f µs, B %.0f µs, B/A %.2f (%d rounds)\n",
+	       names[op], threads, sum[0] / (rounds - 1), sum[1] / (rounds - 1), sum[1] / sum[0], p99[0], p99[1],
+	       p99[0] > 0 ? p99[1] / p99[0] : 0, rounds - 1);
 	for (int i = 0; i < 2; i++)
 		F[i]->C_Finalize(NULL);
 	return 0;
