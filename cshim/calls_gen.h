@@ -116,8 +116,11 @@ static inline int p11i_kind_params(char k)
 #define P11I_REGION_MIN 16384UL
 #define P11I_MAX_TEMPLATE 65536UL
 #define P11I_MAX_NESTING 4UL
-/* The protocol the handshake checks (wire.ProtocolVersion). */
+#define P11I_MAX_CHANNELS 256UL
+/* The protocol the handshake checks (wire.ProtocolVersion), and its control operations. */
 #define P11I_PROTOCOL 3
+#define P11I_OP_OPEN 1
+#define P11I_OP_CHANNEL 2
 
 /* p11i_info_size is the size of the output structure of kind k. */
 static inline unsigned p11i_info_size(char k)

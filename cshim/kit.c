@@ -4,6 +4,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct p11i_kit {
 	uint64_t memory_limit;
 	char *log_path;         /* NULL: stderr */
 	char *vendor;           /* pReserved for the vendor; NULL: NULL */
+	char *error;            /* while a plan is read: the settings could not be resolved */
 };
 
 /* exe_is_ours: whether the kit's exe_fd still is the image it opened (a
@@ -108,6 +110,7 @@ static void kit_free(struct p11i_kit *k)
 	free(k->module_sha256);
 	free(k->log_path);
 	free(k->vendor);
+	free(k->error);
 	free(k);
 }
 
@@ -245,6 +248,81 @@ static unsigned wanted_layers(const struct p11i_sandbox *sb)
 	return w;
 }
 
+/* The keys of a plan (internal/plan.Plan's msgpack tags) and where each
+ * goes in a kit. */
+enum { K_STR, K_NSTR, K_OPT, K_LIST, K_I64, K_U64, K_INT, K_UINT, K_BOOL };
+static const struct plan_key {
+	const char *name;
+	int kind;   /* K_*: string, string or nil, string or "" (both NULL), list of strings, integers, bool */
+	size_t off; /* in struct p11i_kit */
+	uint64_t max;
+} plan_keys[] = {
+#define KEY(name, kind, field, max) { name, kind, offsetof(struct p11i_kit, field), max }
+	KEY("error", K_STR, error, 0),
+	KEY("module", K_STR, module, 0),
+	KEY("module_sha256", K_STR, module_sha256, 0),
+	KEY("host", K_OPT, host, 0),
+	KEY("log", K_OPT, log_path, 0),
+	KEY("timeout", K_I64, timeout_ns, INT64_MAX),
+	KEY("keygen_timeout", K_I64, keygen_ns, INT64_MAX),
+	KEY("memory_limit", K_U64, memory_limit, UINT64_MAX),
+	KEY("vendor_reserved", K_NSTR, vendor, 0),
+	KEY("env", K_LIST, envp, 0),
+	KEY("env_total", K_INT, env_total, INT32_MAX),
+	KEY("env_hint", K_STR, env_hint, 0),
+	KEY("profile", K_INT, sb.profile, P11I_SANDBOX_STRICT),
+	KEY("sandbox_source", K_STR, sandbox_source, 0),
+	KEY("userns", K_BOOL, sb.userns, 1),
+	KEY("drop_caps", K_BOOL, sb.drop_caps, 1),
+	KEY("uid", K_UINT, sb.uid, UINT32_MAX),
+	KEY("gid", K_UINT, sb.gid, UINT32_MAX),
+	KEY("argv_init", K_LIST, sb.argv_init, 0),
+	KEY("ro_paths", K_LIST, sb.ro_paths, 0),
+	KEY("rw_paths", K_LIST, sb.rw_paths, 0),
+	KEY("dev_files", K_LIST, sb.dev_files, 0),
+	KEY("private_dirs", K_LIST, sb.private_dirs, 0),
+	KEY("keep_paths", K_LIST, sb.keep_paths, 0),
+#undef KEY
+};
+
+/* plan_field reads the value of key f into k. */
+static void plan_field(struct p11i_mpr *r, struct p11i_kit *k, const struct plan_key *f)
+{
+	void *p = (char *)k + f->off;
+
+	switch (f->kind) {
+	case K_STR:
+	case K_NSTR:
+	case K_OPT:
+		free(*(char **)p);
+		*(char **)p = f->kind == K_NSTR && p11i_mpr_is_nil(r) ? NULL : plan_str(r);
+		if (f->kind == K_OPT && *(char **)p != NULL && **(char **)p == '\0') {
+			free(*(char **)p);
+			*(char **)p = NULL;
+		}
+		break;
+	case K_LIST:
+		free_list(*(char ***)p);
+		*(char ***)p = plan_list(r);
+		break;
+	case K_I64:
+		*(int64_t *)p = (int64_t)p11i_mpr_uint_max(r, f->max, f->name);
+		break;
+	case K_U64:
+		*(uint64_t *)p = p11i_mpr_uint(r);
+		break;
+	case K_INT:
+		*(int *)p = (int)p11i_mpr_uint_max(r, f->max, f->name);
+		break;
+	case K_UINT:
+		*(unsigned *)p = (unsigned)p11i_mpr_uint_max(r, f->max, f->name);
+		break;
+	case K_BOOL:
+		*(int *)p = p11i_mpr_bool(r);
+		break;
+	}
+}
+
 /* kit_parse builds a kit from an encoded plan (internal/plan): it points
  * the log where the settings say, and opens and verifies the host image.
  * NULL when the plan says the settings are wrong, or the image cannot be
@@ -253,7 +331,6 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 {
 	struct p11i_kit *k = calloc(1, sizeof *k);
 	struct p11i_mpr r;
-	char *error = NULL;
 	const char *key;
 	size_t n;
 
@@ -263,55 +340,12 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 	p11i_mpr_init(&r, buf, len, NULL, 0);
 	for (uint32_t i = p11i_mpr_map(&r, 64); i > 0 && !r.failed; i--) {
 		key = p11i_mpr_str(&r, &n);
-		if (key_is(key, n, "error"))
-			error = plan_str(&r);
-		else if (key_is(key, n, "module"))
-			k->module = plan_str(&r);
-		else if (key_is(key, n, "module_sha256"))
-			k->module_sha256 = plan_str(&r);
-		else if (key_is(key, n, "host"))
-			k->host = plan_str(&r);
-		else if (key_is(key, n, "log")) {
-			free(k->log_path);
-			k->log_path = plan_str(&r);
-		} else if (key_is(key, n, "timeout"))
-			k->timeout_ns = (int64_t)p11i_mpr_uint_max(&r, INT64_MAX, "timeout");
-		else if (key_is(key, n, "keygen_timeout"))
-			k->keygen_ns = (int64_t)p11i_mpr_uint_max(&r, INT64_MAX, "keygen_timeout");
-		else if (key_is(key, n, "memory_limit"))
-			k->memory_limit = p11i_mpr_uint(&r);
-		else if (key_is(key, n, "vendor_reserved"))
-			k->vendor = p11i_mpr_is_nil(&r) ? NULL : plan_str(&r);
-		else if (key_is(key, n, "env"))
-			k->envp = plan_list(&r);
-		else if (key_is(key, n, "env_total"))
-			k->env_total = (int)p11i_mpr_uint_max(&r, INT32_MAX, "env_total");
-		else if (key_is(key, n, "env_hint"))
-			k->env_hint = plan_str(&r);
-		else if (key_is(key, n, "profile"))
-			k->sb.profile = (int)p11i_mpr_uint_max(&r, P11I_SANDBOX_STRICT, "profile");
-		else if (key_is(key, n, "sandbox_source"))
-			k->sandbox_source = plan_str(&r);
-		else if (key_is(key, n, "userns"))
-			k->sb.userns = p11i_mpr_bool(&r);
-		else if (key_is(key, n, "drop_caps"))
-			k->sb.drop_caps = p11i_mpr_bool(&r);
-		else if (key_is(key, n, "uid"))
-			k->sb.uid = (unsigned)p11i_mpr_uint_max(&r, UINT32_MAX, "uid");
-		else if (key_is(key, n, "gid"))
-			k->sb.gid = (unsigned)p11i_mpr_uint_max(&r, UINT32_MAX, "gid");
-		else if (key_is(key, n, "argv_init"))
-			k->sb.argv_init = plan_list(&r);
-		else if (key_is(key, n, "ro_paths"))
-			k->sb.ro_paths = plan_list(&r);
-		else if (key_is(key, n, "rw_paths"))
-			k->sb.rw_paths = plan_list(&r);
-		else if (key_is(key, n, "dev_files"))
-			k->sb.dev_files = plan_list(&r);
-		else if (key_is(key, n, "private_dirs"))
-			k->sb.private_dirs = plan_list(&r);
-		else if (key_is(key, n, "keep_paths"))
-			k->sb.keep_paths = plan_list(&r);
+		const struct plan_key *f = NULL;
+		for (size_t j = 0; j < sizeof plan_keys / sizeof plan_keys[0] && f == NULL; j++)
+			if (key_is(key, n, plan_keys[j].name))
+				f = &plan_keys[j];
+		if (f != NULL)
+			plan_field(&r, k, f);
 		else /* a setting this side would silently drop */
 			p11i_mpr_fail(&r, "unknown key \"%.*s\"", (int)n, key != NULL ? key : "");
 	}
@@ -319,26 +353,18 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 		p11i_log("the settings' plan cannot be read (%s): rebuild libp11isolate.so and its host with make", r.why);
 		goto fail;
 	}
-	if (k->log_path != NULL && k->log_path[0] == '\0') {
-		free(k->log_path);
-		k->log_path = NULL;
-	}
 	if (p11i_log_open(k->log_path) != 0) {
 		p11i_log("cannot open the log file %s: %s (set log=stderr or a writable path)", k->log_path, strerror(errno));
 		goto fail;
 	}
-	if (error != NULL && error[0] != '\0') {
-		p11i_log("%s", error);
+	if (k->error != NULL && k->error[0] != '\0') {
+		p11i_log("%s", k->error);
 		goto fail;
 	}
 	if (k->module == NULL || k->module_sha256 == NULL || k->envp == NULL || k->sandbox_source == NULL ||
 	    k->env_hint == NULL) {
 		p11i_log("the settings' plan is incomplete: rebuild libp11isolate.so and its host with make");
 		goto fail;
-	}
-	if (k->host != NULL && k->host[0] == '\0') {
-		free(k->host);
-		k->host = NULL;
 	}
 	if (kit_open_exe(k) != 0)
 		goto fail;
@@ -348,10 +374,10 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 	k->sb.status_fd = -1;
 	k->env_passed = list_len(k->envp);
 	k->wanted = wanted_layers(&k->sb);
-	free(error);
+	free(k->error);
+	k->error = NULL;
 	return k;
 fail:
-	free(error);
 	kit_free(k);
 	return NULL;
 }

@@ -808,11 +808,15 @@ static int ring_reply(struct p11i_call *c, size_t *len)
 	return 1;
 }
 
-static int readable(int fd)
+struct ring_ctx {
+	struct p11i_call *c;
+	size_t *len;
+};
+
+static int ring_ready(void *p)
 {
-	char b;
-	ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	struct ring_ctx *x = p;
+	return ring_reply(x->c, x->len);
 }
 
 /* ring_wait waits for the reply to the request in the ring: polls the
@@ -822,16 +826,12 @@ static int readable(int fd)
 static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t window, size_t *len)
 {
 	struct p11i_ring *g = c->ring;
-	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0, end = now_ns() + window;
+	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
 	int r, st;
 
-	for (unsigned i = 1; window > 0; i++) {
-		if ((r = ring_reply(c, len)) != 0)
-			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
-		if ((i & 63) == 0 && (readable(fd) || now_ns() >= end))
-			break;
-		cpu_relax();
-	}
+	struct ring_ctx x = { c, len };
+	if (p11i_spin_wait(fd, window, ring_ready, &x, &r) == P11I_SPIN_READY)
+		return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
 	for (;;) {
 		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -894,8 +894,7 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 		if (p11i_funcs[id].secret) /* nor in the shared memory */
 			memset((uint8_t *)c->ring + P11I_RING_REQ_OFF, 0, body);
 	} else {
-		if (window > 0)
-			p11i_spin_poll(fd, window);
+		p11i_spin_wait(fd, window, NULL, NULL, NULL);
 		do /* on a ring channel, a stale doorbell may come first */
 			st = c->ring != NULL ? recv_frame_n(c, fd, timeout_ns, &len, 1) : recv_frame(c, fd, timeout_ns, &len);
 		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);

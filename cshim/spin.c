@@ -17,8 +17,9 @@
  *   - while polling pays: a wait that outlasts its window counts against
  *     it, and after a run of such misses the waiter sleeps at once for the
  *     next calls of that kind, then tries again (a loaded machine).
- * The poll itself is a non-blocking receive on the socket the waiter would
- * sleep on, so a host's death (EOF) and the deadline work as before.
+ * The poll looks at the channel's ring (shared memory) and, now and then,
+ * peeks at the socket the waiter would sleep on, so a host's death (EOF), a
+ * frame too large for the ring and the deadline work as before.
  * Compiled into the library (proxy/plane.c) and the host (host/spin.c). */
 #include "spin.h"
 
@@ -139,17 +140,33 @@ P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t w
 	__atomic_store_n(&s->score, score, __ATOMIC_RELAXED);
 }
 
-P11I_SPIN_API int p11i_spin_poll(int fd, int64_t window)
+P11I_SPIN_API int p11i_readable(int fd)
+{
+	char b;
+	ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+P11I_SPIN_API int p11i_spin_wait(int fd, int64_t window, int (*ready)(void *), void *arg, int *got)
 {
 	int64_t end = spin_now() + window;
-	char b;
 
-	do {
-		ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (k > 0 || k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			return 1; /* data, EOF or an error: the blocking read takes it from here */
-		for (int i = 0; i < 16; i++)
-			cpu_relax();
-	} while (spin_now() < end);
+	for (unsigned i = 1; window > 0; i++) {
+		int r = ready != NULL ? ready(arg) : 0;
+		if (r != 0) {
+			*got = r;
+			return P11I_SPIN_READY;
+		}
+		/* The socket costs a system call: looked at every 64 rounds
+		 * when there is shared memory to look at, else every round. */
+		if (ready == NULL || (i & 63) == 0) {
+			if (p11i_readable(fd))
+				return P11I_SPIN_READABLE;
+			if (spin_now() >= end)
+				break;
+		}
+		cpu_relax();
+	}
 	return 0;
 }

@@ -28,9 +28,14 @@ P11I_SPIN_API int p11i_spin_cpus(void);
 P11I_SPIN_API int64_t p11i_spin_window(struct p11i_spin *s, int busy);
 /* p11i_spin_done records a wait of waited ns that polled for window ns. */
 P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t window);
-/* p11i_spin_poll polls fd for up to window ns: 1 as soon as it is
- * readable (data or EOF or an error), 0 when the window passed. */
-P11I_SPIN_API int p11i_spin_poll(int fd, int64_t window);
+/* p11i_readable: whether fd has data, EOF or an error to read, at once. */
+P11I_SPIN_API int p11i_readable(int fd);
+/* p11i_spin_wait polls for up to window ns: until ready(arg) (NULL: none)
+ * is not 0, which it stores in *got (P11I_SPIN_READY), or fd becomes
+ * readable (P11I_SPIN_READABLE: data, EOF or an error), or the window
+ * passed (0). */
+enum { P11I_SPIN_READY = 1, P11I_SPIN_READABLE = 2 };
+P11I_SPIN_API int p11i_spin_wait(int fd, int64_t window, int (*ready)(void *), void *arg, int *got);
 
 /* cpu_relax eases a poll loop on the core (and its sibling thread). */
 static inline void cpu_relax(void)

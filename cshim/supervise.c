@@ -26,9 +26,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define MAX_CHANNELS 256 /* wire.MaxChannelsPerHost */
-#define OP_OPEN 1        /* wire.OpOpen */
-#define OP_CHANNEL 2     /* wire.OpChannel */
 #define KILL_GRACE_MS 2000
 #define MIN_BACKOFF 100000000LL  /* 100 ms */
 #define MAX_BACKOFF 5000000000LL /* 5 s */
@@ -54,7 +51,7 @@ struct host {
 	uint64_t gen;  /* handle generation */
 	int dead;      /* killed or being killed: no new calls on it */
 	int retired;   /* C_Finalize took it away */
-	struct chan *idle[MAX_CHANNELS];
+	struct chan *idle[P11I_MAX_CHANNELS];
 	int nidle, count;
 };
 
@@ -152,7 +149,7 @@ static struct chan *chan_new(struct host *h)
 		sup.region_logged = 1;
 		p11i_log("no shared memory for bulk data (%s): large buffers cross through the socket", strerror(errno));
 	}
-	p11i_mpw_uint(&w, OP_CHANNEL);
+	p11i_mpw_uint(&w, P11I_OP_CHANNEL);
 	p11i_mpw_uint(&w, memfd >= 0 ? P11I_REGION_SIZE : 0);
 	p11i_mpw_frame(&w);
 	int fds[2] = { pair[1], memfd }, nfds = memfd >= 0 ? 2 : 1;
@@ -192,8 +189,8 @@ static struct chan *chan_get(struct host *h, int id)
 
 	if (h->nidle > 0)
 		return h->idle[--h->nidle];
-	if (h->count >= MAX_CHANNELS) {
-		p11i_log("%s: more than %d concurrent calls", p11i_funcs[id].name, MAX_CHANNELS);
+	if (h->count >= (int)P11I_MAX_CHANNELS) {
+		p11i_log("%s: more than %d concurrent calls", p11i_funcs[id].name, (int)P11I_MAX_CHANNELS);
 		return NULL;
 	}
 	c = chan_new(h);
@@ -565,7 +562,7 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 		return CKR_GENERAL_ERROR;
 	}
 	p11i_mpw_reset(&c->w);
-	p11i_mpw_uint(&c->w, OP_OPEN);
+	p11i_mpw_uint(&c->w, P11I_OP_OPEN);
 	p11i_mpw_map(&c->w, 3);
 	p11i_mpw_str(&c->w, "module", 6);
 	p11i_mpw_str(&c->w, k->module, strlen(k->module));

@@ -45,21 +45,21 @@ void p11h_fd_unregister(int fd);
  * it supports mech: CKR_OK, or its CKR_MECHANISM_INVALID / session error. */
 CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech);
 
-/* Polling for the next request before sleeping on it (spin.c): p11h_idle
- * after a channel answered (or before its first request), p11h_busy once a
- * request arrived. */
+/* Waiting for the next request (spin.c): p11h_next polls the channel's
+ * ring (cshim/ring.h; NULL: none) and its socket for as long as that pays,
+ * then says the thread sleeps. It returns the length of a request it
+ * copied from the ring into buf, 0 when the request (or a doorbell, or
+ * EOF) is to be read from the socket, -1 for a request longer than the
+ * slot; answered: the thread answered a request since the last call.
+ * p11h_busy follows once a request is in hand. p11h_reply puts the reply
+ * to a request from the ring into the ring: 1, or 0 to send it on the
+ * socket (it does not fit, or the request came that way), -1 when the
+ * doorbell failed. */
+#include "../cshim/ring.h"
 struct p11h_wait;
 struct p11h_wait *p11h_wait_new(void);
-void p11h_idle(int fd, struct p11h_wait *w, int answered);
-void p11h_busy(struct p11h_wait *w);
-/* With a ring (cshim/ring.h; NULL: none) p11h_next replaces p11h_idle: it
- * returns the length of a request it copied from the ring into buf, 0 when
- * the request (or a doorbell, or EOF) is to be read from the socket, -1
- * for a request longer than the slot. p11h_reply puts a reply to a request
- * from the ring into the ring: 1, or 0 to send it on the socket (it does
- * not fit, or the request came that way), -1 when the doorbell failed. */
-#include "../cshim/ring.h"
 int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered);
+void p11h_busy(struct p11h_wait *w);
 int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *body, size_t n);
 
 #endif

@@ -28,16 +28,6 @@ struct p11h_wait {
 
 struct p11h_wait *p11h_wait_new(void) { return calloc(1, sizeof(struct p11h_wait)); }
 
-void p11h_idle(int fd, struct p11h_wait *w, int answered)
-{
-	if (answered)
-		__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
-	w->window = p11i_spin_window(&w->spin, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1);
-	w->since = spin_now();
-	if (w->window > 0)
-		p11i_spin_poll(fd, w->window);
-}
-
 /* ring_request copies a new request out of the ring into buf: its
  * length, 0 when there is none, -1 when its length exceeds the slot. */
 static int ring_request(struct p11i_ring *g, struct p11h_wait *w, uint8_t *buf)
@@ -55,35 +45,35 @@ static int ring_request(struct p11i_ring *g, struct p11h_wait *w, uint8_t *buf)
 	return (int)n;
 }
 
-static int readable(int fd)
+struct ring_ctx {
+	struct p11i_ring *g;
+	struct p11h_wait *w;
+	uint8_t *buf;
+};
+
+static int ring_ready(void *p)
 {
-	char b;
-	ssize_t k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	struct ring_ctx *x = p;
+	return ring_request(x->g, x->w, x->buf);
 }
 
 int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered)
 {
-	int r;
+	struct ring_ctx x = { g, w, buf };
+	int r = 0;
 
-	if (g == NULL) {
-		p11h_idle(fd, w, answered);
-		return 0;
-	}
 	if (answered)
 		__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
 	w->from_ring = 0;
 	w->window = p11i_spin_window(&w->spin, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1);
 	w->since = spin_now();
-	int64_t end = w->since + w->window;
-	for (unsigned i = 1;; i++) {
-		if ((r = ring_request(g, w, buf)) != 0)
-			return r;
-		if (w->window <= 0 || ((i & 63) == 0 && (readable(fd) || spin_now() >= end)))
-			break;
-		cpu_relax();
+	if (g == NULL) {
+		p11i_spin_wait(fd, w->window, NULL, NULL, NULL);
+		return 0;
 	}
+	__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+	if (p11i_spin_wait(fd, w->window, ring_ready, &x, &r) == P11I_SPIN_READY)
+		return r;
 	/* Sleep on the socket, having said so: the proxy rings. */
 	__atomic_store_n(&g->host_sleeping, 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

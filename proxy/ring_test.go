@@ -42,9 +42,9 @@ func (h *ringHost) reply(seq uint32, body []byte, n uint32) {
 	}
 }
 
-// ringRun makes one C_GetInfo through a channel with a ring against a fake
-// host that does what answer says with request number 1.
-func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv, error, []byte) {
+// newRingChannel makes a channel with a region and a ring, as the
+// library's channels are, and the fake host's side of it.
+func newRingChannel(t *testing.T) (*channel, *ringHost) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,13 @@ func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv,
 	unix.Close(memfd)
 	ch := newChannel(fds[0], mem, 0)
 	ch.useRing()
-	h := &ringHost{mem: mem[len(mem)-ringSize:], sock: fds[1]}
+	return ch, &ringHost{mem: mem[len(mem)-ringSize:], sock: fds[1]}
+}
+
+// ringRun makes one C_GetInfo through a channel with a ring against a fake
+// host that does what answer says with request number 1.
+func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv, error, []byte) {
+	ch, h := newRingChannel(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -66,7 +72,7 @@ func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv,
 	r, err := ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&info[0]))}, timeout)
 	ch.close()
 	<-done
-	unix.Close(fds[1])
+	unix.Close(h.sock)
 	return r, err, info[:]
 }
 
@@ -134,18 +140,7 @@ func FuzzRingReply(f *testing.F) {
 		if lie != 0 {
 			n = lie
 		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mem, memfd, err := newRegion()
-		if err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(memfd)
-		ch := newChannel(fds[0], mem, 0)
-		ch.useRing()
-		h := &ringHost{mem: mem[len(mem)-ringSize:], sock: fds[1]}
+		ch, h := newRingChannel(t)
 		go func() { h.request(1); h.reply(1, body, n) }()
 		var out [88 + 16]byte
 		for i := 88; i < len(out); i++ {
@@ -153,7 +148,7 @@ func FuzzRingReply(f *testing.F) {
 		}
 		ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&out[0]))}, 200*time.Millisecond)
 		ch.close()
-		unix.Close(fds[1])
+		unix.Close(h.sock)
 		for i := 88; i < len(out); i++ {
 			if out[i] != 0xa5 {
 				t.Fatalf("byte %d after the structure changed", i)

@@ -147,10 +147,13 @@ func callTables() []byte {
 		name string
 		v    uint64
 	}{{"MAX_FRAME", wire.MaxFrame}, {"MAX_BUFFER", wire.MaxBuffer}, {"REGION_SIZE", wire.RegionSize},
-		{"REGION_MIN", wire.RegionMin}, {"MAX_TEMPLATE", wire.MaxTemplate}, {"MAX_NESTING", wire.MaxNesting}} {
+		{"REGION_MIN", wire.RegionMin}, {"MAX_TEMPLATE", wire.MaxTemplate}, {"MAX_NESTING", wire.MaxNesting},
+		{"MAX_CHANNELS", wire.MaxChannelsPerHost}} {
 		fmt.Fprintf(&b, "#define P11I_%s %dUL\n", c.name, c.v)
 	}
-	fmt.Fprintf(&b, "/* The protocol the handshake checks (wire.ProtocolVersion). */\n#define P11I_PROTOCOL %d\n", wire.ProtocolVersion)
+	fmt.Fprintf(&b, "/* The protocol the handshake checks (wire.ProtocolVersion), and its control operations. */\n"+
+		"#define P11I_PROTOCOL %d\n#define P11I_OP_OPEN %d\n#define P11I_OP_CHANNEL %d\n",
+		wire.ProtocolVersion, wire.OpOpen, wire.OpChannel)
 	b.WriteString("\n/* p11i_info_size is the size of the output structure of kind k. */\n")
 	b.WriteString("static inline unsigned p11i_info_size(char k)\n{\n\tswitch (k) {\n")
 	for _, k := range []byte("ijkeq") {

@@ -250,8 +250,11 @@ func (s *Spin) Done(waited, window int64) {
 // SpinCPUs is the CPUs the policy counts on.
 func SpinCPUs() int { return int(C.p11i_spin_cpus()) }
 
-// SpinPoll polls fd for up to window ns: whether it became readable.
-func SpinPoll(fd int, window int64) bool { return C.p11i_spin_poll(C.int(fd), C.int64_t(window)) != 0 }
+// SpinPoll polls fd for up to window ns (p11i_spin_wait without shared
+// memory): whether it became readable.
+func SpinPoll(fd int, window int64) bool {
+	return C.p11i_spin_wait(C.int(fd), C.int64_t(window), nil, nil, nil) == C.P11I_SPIN_READABLE
+}
 
 // SpinCap is P11I_SPIN_CAP_NS.
 const SpinCap = C.P11I_SPIN_CAP_NS

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,12 +58,6 @@ type Reader struct {
 	// frames into C memory so the vendor can be handed pointers into it).
 	Alloc func(n int) []byte
 	Free  func(b []byte)
-	// Deadline, when set, bounds ReadFrame even when signals keep
-	// interrupting the read (each EINTR would otherwise restart the
-	// socket's receive timeout). Retimed reports that ReadFrame changed the
-	// socket's receive timeout to what was left of the deadline.
-	Deadline time.Time
-	Retimed  bool
 	// Exact reads no byte past the frame: on a channel with a ring
 	// (cshim/ring.h) a doorbell may be followed by another frame.
 	Exact bool
@@ -85,7 +78,7 @@ func (r *Reader) realloc(n int, keep int) {
 }
 
 // ReadFrame reads one frame and returns its body, valid until the next call.
-// A receive timeout set on fd (SetTimeout) surfaces as ErrTimeout.
+// A receive timeout set on fd surfaces as ErrTimeout.
 func (r *Reader) ReadFrame(fd int) ([]byte, error) {
 	if len(r.buf) < 4096 || len(r.buf) > keepBuffer {
 		r.realloc(4096, 0)
@@ -100,14 +93,6 @@ func (r *Reader) ReadFrame(fd int) ([]byte, error) {
 		n, err := unix.Read(fd, r.buf[have:end])
 		switch {
 		case err == unix.EINTR:
-			if !r.Deadline.IsZero() {
-				left := time.Until(r.Deadline)
-				if left <= 0 {
-					return nil, ErrTimeout
-				}
-				SetTimeout(fd, left)
-				r.Retimed = true
-			}
 			continue
 		case err == unix.EAGAIN:
 			return nil, ErrTimeout
@@ -196,34 +181,4 @@ func (r *Reader) ReadFrameFD(fd int) ([]byte, []int, error) {
 		}
 		return r.buf[HeaderSize:n], passed, nil
 	}
-}
-
-// WriteFrameFD writes a small frame with fds attached as SCM_RIGHTS (one
-// message: they arrive together or not at all).
-func WriteFrameFD(sock int, frame []byte, fds ...int) error {
-	for {
-		n, err := unix.SendmsgN(sock, frame, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EPIPE || err == unix.ECONNRESET {
-			return ErrClosed
-		}
-		if err != nil {
-			return fmt.Errorf("sendmsg: %w", err)
-		}
-		if n != len(frame) {
-			return fmt.Errorf("sendmsg: short write of a control frame")
-		}
-		return nil
-	}
-}
-
-// SetTimeout sets fd's receive timeout; 0 waits forever.
-func SetTimeout(fd int, d time.Duration) error {
-	tv := unix.NsecToTimeval(d.Nanoseconds())
-	if d > 0 && tv.Sec == 0 && tv.Usec == 0 {
-		tv.Usec = 1 // a zero timeval would mean no timeout at all
-	}
-	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }
