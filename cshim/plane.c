@@ -819,18 +819,33 @@ static int ring_ready(void *p)
 	return ring_reply(x->c, x->len);
 }
 
-/* ring_wait waits for the reply to the request in the ring: polls the
- * reply slot for window ns (and the socket now and then: a reply too large
- * for the slot, the host's death), then sleeps on the socket until a
- * doorbell, a reply, EOF or the deadline. */
-static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t window, size_t *len)
+/* ring_wait waits for the reply to the request in the ring: asleep for
+ * doze ns, then polling the reply slot until window ns from the start (and
+ * the socket now and then: a reply too large for the slot, the host's
+ * death), then asleep on the socket until a doorbell, a reply, EOF or the
+ * deadline. Asleep, it has said so in the ring: the host rings. */
+static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t window, int64_t doze, size_t *len)
 {
 	struct p11i_ring *g = c->ring;
-	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
+	int64_t t0 = now_ns(), deadline = timeout_ns > 0 ? t0 + timeout_ns : 0;
 	int r, st;
 
 	struct ring_ctx x = { c, len };
-	if (p11i_spin_wait(fd, window, ring_ready, &x, &r) == P11I_SPIN_READY)
+	if (doze > 0) {
+		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if ((r = ring_reply(c, len)) != 0) {
+			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
+		}
+		int woken = p11i_spin_sleep(fd, doze);
+		__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		if (woken)
+			window = 0; /* a doorbell, a reply or EOF: read below */
+		else
+			p11i_spin_dozed(doze, now_ns() - t0);
+	}
+	if (window > 0 && p11i_spin_wait(fd, window - (now_ns() - t0), ring_ready, &x, &r) == P11I_SPIN_READY)
 		return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
 	for (;;) {
 		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
@@ -888,9 +903,10 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 		return st;
 	/* Poll for the reply before sleeping on it, when that pays (spin.c). */
 	int busy = __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
-	int64_t window = p11i_spin_window(&reply_spin[id], busy), t0 = now_ns();
+	int64_t window = p11i_spin_window(&reply_spin[id], busy, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
+	int64_t t0 = now_ns();
 	if (by_ring) {
-		st = ring_wait(c, fd, timeout_ns, window, &len);
+		st = ring_wait(c, fd, timeout_ns, window, p11i_spin_doze(&reply_spin[id], window), &len);
 		if (p11i_funcs[id].secret) /* nor in the shared memory */
 			memset((uint8_t *)c->ring + P11I_RING_REQ_OFF, 0, body);
 	} else {
@@ -899,7 +915,7 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 			st = c->ring != NULL ? recv_frame_n(c, fd, timeout_ns, &len, 1) : recv_frame(c, fd, timeout_ns, &len);
 		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);
 	}
-	p11i_spin_done(&reply_spin[id], now_ns() - t0, window);
+	p11i_spin_done(&reply_spin[id], now_ns() - t0, window, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	if (st == P11I_RUN_OK) {
 		c->why[0] = '\0';

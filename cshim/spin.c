@@ -11,9 +11,16 @@
  *     and the calls in flight leave one for each waiter and each worker
  *     (a caller that polls holds a CPU; its host needs another);
  *   - for a window learned from the recent waits of the same kind (an
- *     EWMA), a little longer than the wait it expects, never past
- *     P11I_SPIN_CAP_NS: a slow call (an RSA key, a network HSM) is slept
- *     through at once, so polling never doubles the CPU bill of slow calls;
+ *     EWMA): twice the wait it expects and 20 us more (this machine's
+ *     hypervisor stalls a thread for tens of microseconds now and then,
+ *     and a window that ends too soon costs a wake-up), never past a cap
+ *     (1 ms for a reply, 50 us for the host's next request): a slow call
+ *     (an RSA key pair, a network HSM) is slept through at once, so
+ *     polling never adds to the CPU bill of slow calls;
+ *   - asleep first when the reply is not expected soon (a doze: a timed
+ *     sleep that ends shortly before it is due, by how late sleepers
+ *     have been waking here), so a wait of half a millisecond costs the
+ *     CPU a little of it, not all of it;
  *   - while polling pays: a wait that outlasts its window counts against
  *     it, and after a run of such misses the waiter sleeps at once for the
  *     next calls of that kind, then tries again (a loaded machine).
@@ -25,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +102,7 @@ P11I_SPIN_API int p11i_spin_cpus(void)
 	return n;
 }
 
-P11I_SPIN_API int64_t p11i_spin_window(struct p11i_spin *s, int busy)
+P11I_SPIN_API int64_t p11i_spin_window(struct p11i_spin *s, int busy, int64_t cap)
 {
 	int64_t ewma = __atomic_load_n(&s->ewma, __ATOMIC_RELAXED), w;
 	int skip = __atomic_load_n(&s->skip, __ATOMIC_RELAXED);
@@ -107,13 +115,41 @@ P11I_SPIN_API int64_t p11i_spin_window(struct p11i_spin *s, int busy)
 	}
 	if (ewma == 0)
 		return P11I_SPIN_CAP_NS / 4; /* nothing known yet: a short probe */
-	if (ewma > P11I_SPIN_CAP_NS)
+	if (ewma > cap)
 		return 0;
-	w = ewma + ewma / 2 + 2000;
-	return w < P11I_SPIN_CAP_NS ? w : P11I_SPIN_CAP_NS;
+	w = 2 * ewma + 20000;
+	return w < cap ? w : cap;
 }
 
-P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t window)
+/* How late a sleeper wakes after a timed sleep, ns (an EWMA): the timer
+ * slack and, on a virtual machine, the wake-up of an idle virtual CPU. */
+static int64_t doze_late = 100000;
+
+P11I_SPIN_API int64_t p11i_spin_doze(struct p11i_spin *s, int64_t window)
+{
+	int64_t ewma = __atomic_load_n(&s->ewma, __ATOMIC_RELAXED);
+	int64_t late = __atomic_load_n(&doze_late, __ATOMIC_RELAXED);
+
+	if (window <= 0 || ewma < P11I_SPIN_DOZE_MIN_NS)
+		return 0;
+	/* Awake before the reply, by the lateness seen and an eighth of the
+	 * expected wait (calls of one kind vary that much). */
+	int64_t d = ewma - ewma / 8 - late - 10000;
+	return d >= 20000 ? d : 0;
+}
+
+P11I_SPIN_API void p11i_spin_dozed(int64_t asked, int64_t slept)
+{
+	int64_t late = __atomic_load_n(&doze_late, __ATOMIC_RELAXED), l = slept - asked;
+
+	if (l < 0)
+		l = 0;
+	if (l > 1000000)
+		l = 1000000; /* one preempted sleeper does not set the rule */
+	__atomic_store_n(&doze_late, late + (l - late) / 8, __ATOMIC_RELAXED);
+}
+
+P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t window, int64_t cap)
 {
 	int64_t ewma = __atomic_load_n(&s->ewma, __ATOMIC_RELAXED);
 	int score = __atomic_load_n(&s->score, __ATOMIC_RELAXED);
@@ -123,8 +159,8 @@ P11I_SPIN_API void p11i_spin_done(struct p11i_spin *s, int64_t waited, int64_t w
 	/* A wait past the cap says "slow" as well as a longer one would: the
 	 * EWMA stays within reach of the cap so a kind that turns fast is
 	 * polled for again soon. */
-	if (waited > 4 * P11I_SPIN_CAP_NS)
-		waited = 4 * P11I_SPIN_CAP_NS;
+	if (waited > 4 * cap)
+		waited = 4 * cap;
 	ewma = ewma == 0 ? waited : ewma + (waited - ewma) / 8;
 	__atomic_store_n(&s->ewma, ewma > 0 ? ewma : 1, __ATOMIC_RELAXED);
 	if (window <= 0)
@@ -148,9 +184,17 @@ P11I_SPIN_API int p11i_readable(int fd)
 	return k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+P11I_SPIN_API int p11i_spin_sleep(int fd, int64_t ns)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec t = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+
+	return ppoll(&p, 1, &t, NULL) > 0;
+}
+
 P11I_SPIN_API int p11i_spin_wait(int fd, int64_t window, int (*ready)(void *), void *arg, int *got)
 {
-	int64_t end = spin_now() + window;
+	int64_t t = spin_now(), end = t + window, peek = t;
 
 	for (unsigned i = 1; window > 0; i++) {
 		int r = ready != NULL ? ready(arg) : 0;
@@ -158,12 +202,17 @@ P11I_SPIN_API int p11i_spin_wait(int fd, int64_t window, int (*ready)(void *), v
 			*got = r;
 			return P11I_SPIN_READY;
 		}
-		/* The socket costs a system call: looked at every 64 rounds
-		 * when there is shared memory to look at, else every round. */
-		if (ready == NULL || (i & 63) == 0) {
-			if (p11i_readable(fd))
-				return P11I_SPIN_READABLE;
-			if (spin_now() >= end)
+		/* The socket costs a system call (a costly one on a virtual
+		 * machine): looked at every P11I_SPIN_PEEK_NS when there is
+		 * shared memory to look at, else every round. */
+		if (ready == NULL || (i & 15) == 0) {
+			t = spin_now();
+			if (ready == NULL || t - peek >= P11I_SPIN_PEEK_NS || t >= end) {
+				if (p11i_readable(fd))
+					return P11I_SPIN_READABLE;
+				peek = t;
+			}
+			if (t >= end)
 				break;
 		}
 		cpu_relax();

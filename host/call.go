@@ -90,13 +90,14 @@ func (c *call) reset() {
 	}
 }
 
-// run decodes one request from body, calls the vendor and encodes the reply.
-// An error means the request was malformed: the host stops.
-func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) error {
+// run decodes one request from body, calls the vendor and encodes the reply;
+// it returns the function's ID. An error means the request was malformed:
+// the host stops.
+func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) (int, error) {
 	defer c.reset()
 	f, err := c.decode(body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rv := C.CK_RV(C.CKR_GENERAL_ERROR)
 	switch {
@@ -114,7 +115,7 @@ func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) er
 		clear(body) // the PIN crossed in this frame
 	}
 	c.encodeReply(e, uint64(rv))
-	return e.Err()
+	return f.ID, e.Err()
 }
 
 // decode decodes a request into c.args, the vendor's arguments.

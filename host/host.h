@@ -50,7 +50,10 @@ CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHA
  * then says the thread sleeps. It returns the length of a request it
  * copied from the ring into buf, 0 when the request (or a doorbell, or
  * EOF) is to be read from the socket, -1 for a request longer than the
- * slot; answered: the thread answered a request since the last call.
+ * slot; after: 1 + the function the thread answered since the last call
+ * (0: none), which is what the gap until the next request is learned by
+ * (a C_SignInit is followed by its C_Sign at once, a C_DigestInit by the
+ * caller's copy of a large buffer).
  * p11h_busy follows once a request is in hand. p11h_reply puts the reply
  * to a request from the ring into the ring: 1, or 0 to send it on the
  * socket (it does not fit, or the request came that way), -1 when the
@@ -58,7 +61,7 @@ CK_RV p11h_mechanism_known(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHA
 #include "../cshim/ring.h"
 struct p11h_wait;
 struct p11h_wait *p11h_wait_new(void);
-int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered);
+int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int after);
 void p11h_busy(struct p11h_wait *w);
 int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *body, size_t n);
 

@@ -278,11 +278,11 @@ func serve(fd int, region []byte) {
 	// (host/spin.c).
 	w := C.p11h_wait_new()
 	defer C.free(unsafe.Pointer(w))
-	answered := C.int(0)
+	after := C.int(0) // 1 + the function answered last
 	for {
 		var body []byte
-		n := C.p11h_next(C.int(fd), w, ring, (*C.uint8_t)(slot), answered)
-		answered = 0
+		n := C.p11h_next(C.int(fd), w, ring, (*C.uint8_t)(slot), after)
+		after = 0
 		switch {
 		case n > 0:
 			body = unsafe.Slice((*byte)(slot), int(n))
@@ -302,14 +302,15 @@ func serve(fd int, region []byte) {
 			}
 		}
 		C.p11h_busy(w)
-		answered = 1
 		vendor.Lock()
 		list := vendor.list
 		vendor.Unlock()
 		e.Reset()
-		if err := c.run(list, body, e); err != nil {
+		id, err := c.run(list, body, e)
+		if err != nil {
 			fatal("call: %v", err)
 		}
+		after = C.int(1 + id)
 		frame := e.Frame()
 		switch C.p11h_reply(C.int(fd), w, ring, (*C.uint8_t)(unsafe.Pointer(&frame[wire.HeaderSize])), C.size_t(len(frame)-wire.HeaderSize)) {
 		case 1:

@@ -11,16 +11,19 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../cshim/calls_gen.h"
 #include "../cshim/ring.h"
 
-#define P11I_SPIN_API static
+#define P11I_SPIN_API static __attribute__((unused))
 #include "../cshim/spin.c"
 
 /* Channels in a call now (between p11h_busy and p11h_idle). */
 static int active;
 
 struct p11h_wait {
-	struct p11i_spin spin;
+	/* The gap after each function (by 1 + its ID; 0: after none). */
+	struct p11i_spin spin[1 + P11I_NFUNCS];
+	struct p11i_spin *kind; /* the gap being waited through */
 	int64_t since, window;
 	uint32_t last;  /* the last request number taken from the ring */
 	int from_ring;  /* the request in hand came through the ring */
@@ -57,15 +60,16 @@ static int ring_ready(void *p)
 	return ring_request(x->g, x->w, x->buf);
 }
 
-int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int answered)
+int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, int after)
 {
 	struct ring_ctx x = { g, w, buf };
 	int r = 0;
 
-	if (answered)
+	if (after > 0)
 		__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
 	w->from_ring = 0;
-	w->window = p11i_spin_window(&w->spin, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1);
+	w->kind = &w->spin[after > 0 && after <= P11I_NFUNCS ? after : 0];
+	w->window = p11i_spin_window(w->kind, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1, P11I_SPIN_CAP_NS);
 	w->since = spin_now();
 	if (g == NULL) {
 		p11i_spin_wait(fd, w->window, NULL, NULL, NULL);
@@ -105,6 +109,6 @@ int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *
 
 void p11h_busy(struct p11h_wait *w)
 {
-	p11i_spin_done(&w->spin, spin_now() - w->since, w->window);
+	p11i_spin_done(w->kind, spin_now() - w->since, w->window, P11I_SPIN_CAP_NS);
 	__atomic_add_fetch(&active, 1, __ATOMIC_RELAXED);
 }

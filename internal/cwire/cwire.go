@@ -238,14 +238,25 @@ func SHA256(b []byte) [32]byte {
 // policy (cshim/spin.c).
 type Spin struct{ s C.struct_p11i_spin }
 
-// Window is how long a wait of this kind polls while busy waits and
-// workers need a CPU each (0: it sleeps at once).
-func (s *Spin) Window(busy int) int64 { return int64(C.p11i_spin_window(&s.s, C.int(busy))) }
-
-// Done records a wait of waited ns that polled for window ns.
-func (s *Spin) Done(waited, window int64) {
-	C.p11i_spin_done(&s.s, C.int64_t(waited), C.int64_t(window))
+// Window is until when a wait of this kind polls while busy waits and
+// workers need a CPU each (0: it sleeps at once), for a waiter whose cap is
+// SpinCap (the host) or SpinReplyCap (a caller).
+func (s *Spin) Window(busy int, cap int64) int64 {
+	return int64(C.p11i_spin_window(&s.s, C.int(busy), C.int64_t(cap)))
 }
+
+// Doze is how long a wait with that window sleeps before it polls.
+func (s *Spin) Doze(window int64) int64 {
+	return int64(C.p11i_spin_doze(&s.s, C.int64_t(window)))
+}
+
+// Done records a wait of waited ns that polled until window ns.
+func (s *Spin) Done(waited, window, cap int64) {
+	C.p11i_spin_done(&s.s, C.int64_t(waited), C.int64_t(window), C.int64_t(cap))
+}
+
+// SpinDozed records a doze asked for asked ns that slept slept ns.
+func SpinDozed(asked, slept int64) { C.p11i_spin_dozed(C.int64_t(asked), C.int64_t(slept)) }
 
 // SpinCPUs is the CPUs the policy counts on.
 func SpinCPUs() int { return int(C.p11i_spin_cpus()) }
@@ -256,5 +267,9 @@ func SpinPoll(fd int, window int64) bool {
 	return C.p11i_spin_wait(C.int(fd), C.int64_t(window), nil, nil, nil) == C.P11I_SPIN_READABLE
 }
 
-// SpinCap is P11I_SPIN_CAP_NS.
-const SpinCap = C.P11I_SPIN_CAP_NS
+// The caps and the doze threshold of spin.h.
+const (
+	SpinCap      = C.P11I_SPIN_CAP_NS
+	SpinReplyCap = C.P11I_SPIN_REPLY_CAP_NS
+	SpinDozeMin  = C.P11I_SPIN_DOZE_MIN_NS
+)
