@@ -4,6 +4,7 @@ package main
 #include <stdlib.h>
 #include "../cshim/plane.h"
 #include "../cshim/shim.h"
+#include "../cshim/spin.h"
 */
 import "C"
 
@@ -130,6 +131,9 @@ const (
 	ringRepOff = C.P11I_RING_REP_OFF
 	ringRepCap = C.P11I_RING_REP_CAP
 )
+
+// spinCPUs is the CPUs the poll-before-sleep policy counts on (spin.c).
+func spinCPUs() int { return int(C.p11i_spin_cpus()) }
 
 // useRing gives the channel a ring at the end of its region, as the
 // library's channels have (p11i_call_ring).

@@ -31,6 +31,14 @@ func (h *ringHost) request(seq uint32) []byte {
 	return append([]byte(nil), h.mem[ringReqOff:ringReqOff+int(n)]...)
 }
 
+// requestNow is request without sleeping between looks (a sleep of 10 µs
+// may last a millisecond on a virtual machine): for timing what the proxy
+// does right after it sent.
+func (h *ringHost) requestNow(seq uint32) {
+	for atomic.LoadUint32(h.u32(0)) != seq {
+	}
+}
+
 // reply puts body in the reply slot as the answer to seq, with length n
 // (a lie when it is not len(body)), and rings the proxy if it sleeps.
 func (h *ringHost) reply(seq uint32, body []byte, n uint32) {
@@ -121,6 +129,80 @@ func TestRing(t *testing.T) {
 			}
 			if c.want != nil && (info[0] != 0 || info[1] != 0) {
 				t.Errorf("a refused reply wrote into the application's memory: % x", info[:2])
+			}
+		})
+	}
+}
+
+// TestRingDoze: a caller that expects its reply late waits asleep first (a
+// doze, with its "sleeping" line raised), then polls. A reply, a lie or the
+// host's death during the doze is met as it is while polling: the doorbell
+// or the socket wakes the caller, and the reply is checked the same way.
+func TestRingDoze(t *testing.T) {
+	if spinCPUs() < 2 {
+		t.Skipf("%d CPU: the policy never polls, so it never dozes", spinCPUs())
+	}
+	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
+	getInfo := funcByName("C_GetInfo")
+	// Teach the policy that C_GetInfo's replies take ~400 µs.
+	ch, h := newRingChannel(t)
+	go func() {
+		for seq := uint32(1); seq <= 30; seq++ {
+			h.requestNow(seq)
+			for t0 := time.Now(); time.Since(t0) < 400*time.Microsecond; {
+			}
+			h.reply(seq, honest, uint32(len(honest)))
+		}
+	}()
+	var info [88]byte
+	for range 30 {
+		if r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second); r != 0 || err != nil {
+			t.Fatalf("training call: rv 0x%x, %v", r, err)
+		}
+	}
+	ch.close()
+	unix.Close(h.sock)
+
+	// dozing waits until the caller says it sleeps: how long that took.
+	// A doze says so at once; a caller that polled first would say so
+	// only when its window ended, twice the expected 400 µs later.
+	dozing := func(h *ringHost) time.Duration {
+		t0 := time.Now()
+		for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(8)) == 0 {
+		}
+		return time.Since(t0)
+	}
+	for _, c := range []struct {
+		name string
+		act  func(h *ringHost)
+		want error
+	}{
+		{"a reply during the doze", func(h *ringHost) { h.reply(1, honest, uint32(len(honest))) }, nil},
+		{"a length past the slot during the doze", func(h *ringHost) { h.reply(1, honest, ringRepCap+1) }, wire.ErrMalformed},
+		{"the host gone during the doze", func(h *ringHost) { unix.Shutdown(h.sock, unix.SHUT_WR) }, wire.ErrClosed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// A hypervisor's stall can delay the caller's word past
+			// 500 µs once; a caller that does not doze, every time.
+			var r rv
+			var err error
+			var info []byte
+			slept := time.Hour
+			for try := 0; try < 3 && slept > 500*time.Microsecond; try++ {
+				r, err, info = ringRun(t, time.Second, func(h *ringHost) {
+					h.requestNow(1)
+					slept = min(slept, dozing(h))
+					c.act(h)
+				})
+			}
+			if slept > 500*time.Microsecond {
+				t.Errorf("the caller said it slept %v after its request, not at once (replies take 400 µs)", slept)
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("rv 0x%x, error %v; want %v", r, err, c.want)
+			}
+			if c.want == nil && (r != 0 || info[0] != 2 || info[1] != 40) {
+				t.Errorf("rv 0x%x, version %d.%d; want 0 and 2.40", r, info[0], info[1])
 			}
 		})
 	}
