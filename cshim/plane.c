@@ -764,8 +764,9 @@ void p11i_call_ring(struct p11i_call *c)
 
 static const uint8_t doorbell[P11I_MP_HEADER]; /* a zero-length frame */
 
-/* ring_send puts the request in the ring and rings the host if it sleeps. */
-static int ring_send(struct p11i_call *c, int fd, size_t n)
+/* ring_send puts the request in the ring and rings the host if it sleeps
+ * (then *rang is 1). */
+static int ring_send(struct p11i_call *c, int fd, size_t n, int *rang)
 {
 	struct p11i_ring *g = c->ring;
 
@@ -777,7 +778,7 @@ static int ring_send(struct p11i_call *c, int fd, size_t n)
 	/* Against the host's "I sleep" then "anything new?": one of the two
 	 * sides sees the other's store. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&g->host_sleeping, __ATOMIC_RELAXED))
+	if ((*rang = __atomic_load_n(&g->host_sleeping, __ATOMIC_RELAXED)) != 0)
 		return send_all(c, fd, doorbell, sizeof doorbell);
 	return P11I_RUN_OK;
 }
@@ -895,15 +896,20 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 		c->timeout_set = timeout_ns;
 	}
 	size_t body = c->w.len - P11I_MP_HEADER;
-	int by_ring = c->ring != NULL && body <= P11I_RING_REQ_CAP;
-	st = by_ring ? ring_send(c, fd, body) : send_all(c, fd, c->w.buf, c->w.len);
+	int by_ring = c->ring != NULL && body <= P11I_RING_REQ_CAP, rang = 0;
+	st = by_ring ? ring_send(c, fd, body, &rang) : send_all(c, fd, c->w.buf, c->w.len);
 	if (p11i_funcs[id].secret)
 		memset(c->w.buf, 0, c->w.len); /* the PIN does not linger in the buffer */
 	if (st != P11I_RUN_OK)
 		return st;
 	/* Poll for the reply before sleeping on it, when that pays (spin.c). */
 	int busy = __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
-	int64_t window = p11i_spin_window(&reply_spin[id], busy, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
+	/* A host that slept must wake first: the reply is a wake-up away at
+	 * best, and polling through that costs more CPU than it saves (the
+	 * call after a slow one, or after the application paused). The caller
+	 * sleeps too, as a plain blocking call would, and the wait teaches
+	 * nothing about the function's own time. */
+	int64_t window = rang ? 0 : p11i_spin_window(&reply_spin[id], busy, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
 	int64_t t0 = now_ns();
 	if (by_ring) {
 		st = ring_wait(c, fd, timeout_ns, window, p11i_spin_doze(&reply_spin[id], window), &len);
@@ -915,7 +921,8 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 			st = c->ring != NULL ? recv_frame_n(c, fd, timeout_ns, &len, 1) : recv_frame(c, fd, timeout_ns, &len);
 		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);
 	}
-	p11i_spin_done(&reply_spin[id], now_ns() - t0, window, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
+	if (!rang)
+		p11i_spin_done(&reply_spin[id], now_ns() - t0, window, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	if (st == P11I_RUN_OK) {
 		c->why[0] = '\0';

@@ -208,6 +208,69 @@ func TestRingDoze(t *testing.T) {
 	}
 }
 
+// TestRingHostAsleep: a caller whose host sleeps rings it and sleeps too,
+// instead of polling through the host's wake-up (the CPU bill of the call
+// after a slow one), and its word that it sleeps comes at once.
+func TestRingHostAsleep(t *testing.T) {
+	if spinCPUs() < 2 {
+		t.Skipf("%d CPU: the policy never polls", spinCPUs())
+	}
+	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
+	getInfo := funcByName("C_GetInfo")
+	// Replies of ~40 µs: a caller polls for twice that and more, without
+	// a doze.
+	ch, h := newRingChannel(t)
+	go func() {
+		for seq := uint32(1); seq <= 30; seq++ {
+			h.requestNow(seq)
+			for t0 := time.Now(); time.Since(t0) < 40*time.Microsecond; {
+			}
+			h.reply(seq, honest, uint32(len(honest)))
+		}
+	}()
+	var info [88]byte
+	for range 30 {
+		if r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second); r != 0 || err != nil {
+			t.Fatalf("training call: rv 0x%x, %v", r, err)
+		}
+	}
+	ch.close()
+	unix.Close(h.sock)
+
+	slept, rang := time.Hour, false
+	for try := 0; try < 3 && slept > 50*time.Microsecond; try++ {
+		ch, h := newRingChannel(t)
+		atomic.StoreUint32(h.u32(72), 1) // the host sleeps
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.requestNow(1)
+			t0 := time.Now()
+			for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(8)) == 0 {
+			}
+			slept = min(slept, time.Since(t0))
+			var bell [wire.HeaderSize]byte
+			n, _ := unix.Read(h.sock, bell[:])
+			rang = n == len(bell)
+			atomic.StoreUint32(h.u32(72), 0)
+			h.reply(1, honest, uint32(len(honest)))
+		}()
+		r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second)
+		<-done
+		ch.close()
+		unix.Close(h.sock)
+		if r != 0 || err != nil || info[1] != 40 {
+			t.Fatalf("rv 0x%x, %v, version %d.%d", r, err, info[0], info[1])
+		}
+		if !rang {
+			t.Fatalf("the caller did not ring its sleeping host")
+		}
+	}
+	if slept > 50*time.Microsecond {
+		t.Errorf("the caller of a sleeping host said it slept %v after its request; want at once (it polled)", slept)
+	}
+}
+
 // FuzzRingReply: whatever a host writes in the reply slot, with the right
 // number and any length, the proxy answers or refuses; it never writes
 // past the application's structure (the guard after it stays intact).
