@@ -17,8 +17,9 @@
 #define P11I_SPIN_API static __attribute__((unused))
 #include "../cshim/spin.c"
 
-/* Channels in a call now (between p11h_busy and p11h_idle). */
-static int active;
+/* Channels in a call now (between p11h_busy and the next p11h_next), and
+ * call threads polling for a request now: each holds a CPU. */
+static int active, polling;
 
 struct p11h_wait {
 	/* The gap after each function (by 1 + its ID; 0: after none). */
@@ -69,14 +70,18 @@ int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, in
 		__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
 	w->from_ring = 0;
 	w->kind = &w->spin[after > 0 && after <= P11I_NFUNCS ? after : 0];
-	w->window = p11i_spin_window(w->kind, __atomic_load_n(&active, __ATOMIC_RELAXED) + 1, P11I_SPIN_CAP_NS);
+	/* Many channels waiting at once (16 application threads on 2 CPUs)
+	 * must not all poll: each poller counts as a CPU taken. */
+	int busy = __atomic_load_n(&active, __ATOMIC_RELAXED) + __atomic_add_fetch(&polling, 1, __ATOMIC_RELAXED);
+	w->window = p11i_spin_window(w->kind, busy, P11I_SPIN_CAP_NS);
 	w->since = spin_now();
-	if (g == NULL) {
-		p11i_spin_wait(fd, w->window, NULL, NULL, NULL);
+	if (g != NULL)
+		__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+	int got = w->window > 0 ? p11i_spin_wait(fd, w->window, g != NULL ? ring_ready : NULL, &x, &r) : 0;
+	__atomic_sub_fetch(&polling, 1, __ATOMIC_RELAXED);
+	if (g == NULL)
 		return 0;
-	}
-	__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
-	if (p11i_spin_wait(fd, w->window, ring_ready, &x, &r) == P11I_SPIN_READY)
+	if (got == P11I_SPIN_READY)
 		return r;
 	/* Sleep on the socket, having said so: the proxy rings. */
 	__atomic_store_n(&g->host_sleeping, 1, __ATOMIC_RELAXED);

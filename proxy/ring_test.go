@@ -85,7 +85,7 @@ func ringRun(t *testing.T, timeout time.Duration, answer func(h *ringHost)) (rv,
 }
 
 func TestRing(t *testing.T) {
-	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
+	honest := honestInfo()
 	frameOf := func(body []byte) []byte {
 		f := make([]byte, wire.HeaderSize+len(body))
 		binary.LittleEndian.PutUint32(f, uint32(len(body)))
@@ -134,6 +134,35 @@ func TestRing(t *testing.T) {
 	}
 }
 
+// honestInfo is a host's reply to C_GetInfo: CKR_OK and version 2.40.
+func honestInfo() []byte {
+	return replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
+}
+
+// teachReplyTime makes 30 C_GetInfo calls whose replies come after d, so
+// the caller's policy (spin.c) expects that of C_GetInfo.
+func teachReplyTime(t *testing.T, d time.Duration) {
+	honest := honestInfo()
+	ch, h := newRingChannel(t)
+	go func() {
+		for seq := uint32(1); seq <= 30; seq++ {
+			h.requestNow(seq)
+			for t0 := time.Now(); time.Since(t0) < d; {
+			}
+			h.reply(seq, honest, uint32(len(honest)))
+		}
+	}()
+	var info [88]byte
+	for range 30 {
+		r, err := ch.run(funcByName("C_GetInfo"), []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second)
+		if r != 0 || err != nil {
+			t.Fatalf("training call: rv 0x%x, %v", r, err)
+		}
+	}
+	ch.close()
+	unix.Close(h.sock)
+}
+
 // TestRingDoze: a caller that expects its reply late waits asleep first (a
 // doze, with its "sleeping" line raised), then polls. A reply, a lie or the
 // host's death during the doze is met as it is while polling: the doorbell
@@ -142,26 +171,8 @@ func TestRingDoze(t *testing.T) {
 	if spinCPUs() < 2 {
 		t.Skipf("%d CPU: the policy never polls, so it never dozes", spinCPUs())
 	}
-	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
-	getInfo := funcByName("C_GetInfo")
-	// Teach the policy that C_GetInfo's replies take ~400 µs.
-	ch, h := newRingChannel(t)
-	go func() {
-		for seq := uint32(1); seq <= 30; seq++ {
-			h.requestNow(seq)
-			for t0 := time.Now(); time.Since(t0) < 400*time.Microsecond; {
-			}
-			h.reply(seq, honest, uint32(len(honest)))
-		}
-	}()
-	var info [88]byte
-	for range 30 {
-		if r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second); r != 0 || err != nil {
-			t.Fatalf("training call: rv 0x%x, %v", r, err)
-		}
-	}
-	ch.close()
-	unix.Close(h.sock)
+	honest := honestInfo()
+	teachReplyTime(t, 400*time.Microsecond)
 
 	// dozing waits until the caller says it sleeps: how long that took.
 	// A doze says so at once; a caller that polled first would say so
@@ -215,27 +226,11 @@ func TestRingHostAsleep(t *testing.T) {
 	if spinCPUs() < 2 {
 		t.Skipf("%d CPU: the policy never polls", spinCPUs())
 	}
-	honest := replyBody(func(e *wire.Encoder) { e.Uint(0); e.Bytes(append([]byte{2, 40}, make([]byte, 86)...)) })
-	getInfo := funcByName("C_GetInfo")
+	honest, getInfo := honestInfo(), funcByName("C_GetInfo")
 	// Replies of ~40 µs: a caller polls for twice that and more, without
 	// a doze.
-	ch, h := newRingChannel(t)
-	go func() {
-		for seq := uint32(1); seq <= 30; seq++ {
-			h.requestNow(seq)
-			for t0 := time.Now(); time.Since(t0) < 40*time.Microsecond; {
-			}
-			h.reply(seq, honest, uint32(len(honest)))
-		}
-	}()
+	teachReplyTime(t, 40*time.Microsecond)
 	var info [88]byte
-	for range 30 {
-		if r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second); r != 0 || err != nil {
-			t.Fatalf("training call: rv 0x%x, %v", r, err)
-		}
-	}
-	ch.close()
-	unix.Close(h.sock)
 
 	slept, rang := time.Hour, false
 	for try := 0; try < 3 && slept > 50*time.Microsecond; try++ {

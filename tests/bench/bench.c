@@ -574,35 +574,25 @@ static CK_RV op_ecdsa(struct wctx *w, const char **fn)
 	return rv;
 }
 
-static CK_RV op_rsa3072(struct wctx *w, const char **fn)
+/* sign_rsa: SHA256-RSA-PKCS init and sign with key, whose signatures are n bytes. */
+static CK_RV sign_rsa(struct wctx *w, const char **fn, CK_OBJECT_HANDLE key, CK_ULONG n)
 {
 	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
-	CK_ULONG n = 384;
+	CK_ULONG len = n;
 	CK_RV rv;
 	*fn = "C_SignInit";
-	if ((rv = w->m->f->C_SignInit(w->s, &mech, w->m->rsa3072_priv)) != CKR_OK)
+	if ((rv = w->m->f->C_SignInit(w->s, &mech, key)) != CKR_OK)
 		return rv;
 	*fn = "C_Sign";
-	rv = w->m->f->C_Sign(w->s, data_1m, 32, w->out, &n);
-	if (rv == CKR_OK && n != 384)
+	rv = w->m->f->C_Sign(w->s, data_1m, 32, w->out, &len);
+	if (rv == CKR_OK && len != n)
 		rv = CKR_GENERAL_ERROR;
 	return rv;
 }
 
-static CK_RV op_rsa(struct wctx *w, const char **fn)
-{
-	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
-	CK_ULONG n = 256;
-	CK_RV rv;
-	*fn = "C_SignInit";
-	if ((rv = w->m->f->C_SignInit(w->s, &mech, w->m->rsa_priv)) != CKR_OK)
-		return rv;
-	*fn = "C_Sign";
-	rv = w->m->f->C_Sign(w->s, data_1m, 32, w->out, &n);
-	if (rv == CKR_OK && n != 256)
-		rv = CKR_GENERAL_ERROR;
-	return rv;
-}
+static CK_RV op_rsa(struct wctx *w, const char **fn) { return sign_rsa(w, fn, w->m->rsa_priv, 256); }
+
+static CK_RV op_rsa3072(struct wctx *w, const char **fn) { return sign_rsa(w, fn, w->m->rsa3072_priv, 384); }
 
 static CK_RV op_aesgcm(struct wctx *w, const char **fn)
 {
