@@ -10,6 +10,11 @@ LIBDIR   ?= $(PREFIX)/lib/p11isolate
 
 HOST_BIN := proxy/hostimage/p11isolate-host
 LIB      := $(BUILD)/libp11isolate.so
+CMD      := $(BUILD)/p11isolate
+PROBE    := $(BUILD)/p11isolate-probe
+BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share/p11isolate
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FAULTMOD := $(BUILD)/tests/libfaultmod.so
 DRIVER   := $(BUILD)/tests/p11test
 SOURCES  := $(shell find proxy host cshim internal cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.inc' -o -name '*.map' | LC_ALL=C sort) go.mod go.sum
@@ -26,7 +31,7 @@ APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p1
 
 .PHONY: all deps demo test unit integration vet fuzz bench bench-baseline isolation install clean generate
 
-all: $(LIB)
+all: $(LIB) $(CMD) $(PROBE)
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -55,6 +60,16 @@ $(LIB): $(HOST_BIN) $(SOURCES)
 	@rm -f $(BUILD)/libp11isolate.h
 	cp $(HOST_BIN) $(BUILD)/p11isolate-host
 
+# The operator's command, and the helper it loads the library with (a Go
+# program cannot load the library's Go runtime into its own).
+$(CMD): $(SOURCES)
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.buildID=$(BUILD_ID)" -o $@ ./cmd/p11isolate
+
+$(PROBE): cmd/p11isolate-probe/probe.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_C) -o $@ $< -ldl
+
 $(FAULTMOD): tests/faultmod/faultmod.c tests/common/tls_prf.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
@@ -69,7 +84,7 @@ generate:
 # cgo's own generated code needs -Wno-unused-parameter; the hand-written C
 # is held to the full warning set here.
 vet: $(HOST_BIN)
-	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c host/host.c host/invoke_gen.c host/spin.c
+	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c host/host.c host/invoke_gen.c host/spin.c cmd/p11isolate-probe/probe.c
 	@# The library's C as it is compiled: one unit including the rest of cshim/.
 	$(CC) $(CFLAGS_C) -fsyntax-only proxy/plane.c
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
@@ -87,7 +102,7 @@ fuzz: $(HOST_BIN)
 	$(CGO_ENV) $(GO) test ./proxy -run '^$$' -fuzz FuzzRingReply -fuzztime 20s
 	$(CGO_ENV) $(GO) test ./internal/cwire -run '^$$' -fuzz FuzzSHA256 -fuzztime 10s
 
-integration: $(LIB) $(FAULTMOD) $(DRIVER)
+integration: $(LIB) $(CMD) $(PROBE) $(FAULTMOD) $(DRIVER)
 	tests/run.sh
 	tests/bench/run.sh --quick
 
@@ -112,10 +127,16 @@ demo: deps
 	$(MAKE) $(LIB) $(FAULTMOD)
 	tests/demo.sh
 
-install: $(LIB)
-	install -d $(DESTDIR)$(LIBDIR)
+install: $(LIB) $(CMD) $(PROBE)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
 	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libp11isolate.so
 	install -m 0755 $(BUILD)/p11isolate-host $(DESTDIR)$(LIBDIR)/p11isolate-host
+	install -m 0755 $(PROBE) $(DESTDIR)$(LIBDIR)/p11isolate-probe
+	install -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/p11isolate
+	printf '%s\n' '# p11-kit module file: copy to /etc/pkcs11/modules/p11isolate.module and name the vendor module.' \
+		'module: $(LIBDIR)/libp11isolate.so' 'x-init-reserved: module=/path/to/vendor-pkcs11.so' \
+		> $(DESTDIR)$(DATADIR)/p11isolate.module.example
+	chmod 0644 $(DESTDIR)$(DATADIR)/p11isolate.module.example
 
 clean:
 	rm -rf $(BUILD) $(HOST_BIN)
