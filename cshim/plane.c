@@ -762,7 +762,7 @@ void p11i_call_ring(struct p11i_call *c)
 	c->ring = (struct p11i_ring *)(c->region + c->region_len);
 }
 
-static const uint8_t doorbell[P11I_MP_HEADER]; /* a zero-length frame */
+static const uint8_t doorbell[P11I_RING_DOORBELL_LEN];
 
 /* ring_send puts the request in the ring and rings the host if it sleeps
  * (then *rang is 1). */
@@ -773,12 +773,7 @@ static int ring_send(struct p11i_call *c, int fd, size_t n, int *rang)
 	memcpy((uint8_t *)g + P11I_RING_REQ_OFF, c->w.buf + P11I_MP_HEADER, n);
 	if (++c->seq == 0)
 		c->seq = 1;
-	__atomic_store_n(&g->req_len, (uint32_t)n, __ATOMIC_RELAXED);
-	__atomic_store_n(&g->req_seq, c->seq, __ATOMIC_RELEASE);
-	/* Against the host's "I sleep" then "anything new?": one of the two
-	 * sides sees the other's store. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if ((*rang = __atomic_load_n(&g->host_sleeping, __ATOMIC_RELAXED)) != 0)
+	if ((*rang = p11i_ring_publish(&g->req_seq, &g->req_len, c->seq, (uint32_t)n, &g->host_sleeping)) != 0)
 		return send_all(c, fd, doorbell, sizeof doorbell);
 	return P11I_RUN_OK;
 }
@@ -820,6 +815,19 @@ static int ring_ready(void *p)
 	return ring_reply(x->c, x->len);
 }
 
+/* ring_last_look says the caller sleeps and looks for the reply once more:
+ * the reply's verdict (1, or -1 for a lie) with the word lowered again, or
+ * 0 with the word raised. */
+static int ring_last_look(struct p11i_call *c, size_t *len)
+{
+	int r;
+
+	p11i_ring_asleep(&c->ring->proxy_sleeping);
+	if ((r = ring_reply(c, len)) != 0)
+		p11i_ring_awake(&c->ring->proxy_sleeping);
+	return r;
+}
+
 /* ring_wait waits for the reply to the request in the ring: asleep for
  * doze ns, then polling the reply slot until window ns from the start (and
  * the socket now and then: a reply too large for the slot, the host's
@@ -833,14 +841,10 @@ static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t wi
 
 	struct ring_ctx x = { c, len };
 	if (doze > 0) {
-		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if ((r = ring_reply(c, len)) != 0) {
-			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		if ((r = ring_last_look(c, len)) != 0)
 			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
-		}
 		int woken = p11i_spin_sleep(fd, doze);
-		__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		p11i_ring_awake(&g->proxy_sleeping);
 		if (woken)
 			window = 0; /* a doorbell, a reply or EOF: read below */
 		else
@@ -849,23 +853,23 @@ static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t wi
 	if (window > 0 && p11i_spin_wait(fd, window - (now_ns() - t0), ring_ready, &x, &r) == P11I_SPIN_READY)
 		return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
 	for (;;) {
-		__atomic_store_n(&g->proxy_sleeping, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if ((r = ring_reply(c, len)) != 0) {
-			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		if ((r = ring_last_look(c, len)) != 0)
 			return r > 0 ? P11I_RUN_OK : P11I_RUN_BAD;
-		}
 		int64_t left = 0;
 		if (deadline != 0 && (left = deadline - now_ns()) <= 0) {
-			__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+			p11i_ring_awake(&g->proxy_sleeping);
 			return P11I_RUN_TIMEOUT;
 		}
-		if (left != c->timeout_set) {
+		/* The socket's receive timeout is the call's (p11i_run set it);
+		 * it is re-armed only when it would outlast the deadline by
+		 * more than the poll and doze before it (2 ms): a setsockopt on
+		 * every sleeping call, and another to restore it, cost more. */
+		if (c->timeout_set < 0 || (deadline != 0 && c->timeout_set - left > 2 * P11I_SPIN_REPLY_CAP_NS)) {
 			set_timeout(fd, left);
 			c->timeout_set = left;
 		}
 		st = recv_frame_n(c, fd, left, len, 1);
-		__atomic_store_n(&g->proxy_sleeping, 0, __ATOMIC_RELAXED);
+		p11i_ring_awake(&g->proxy_sleeping);
 		if (st != P11I_RUN_OK || *len > 0)
 			return st; /* EOF, the deadline, or a reply through the socket */
 		/* A doorbell (or a stale one): look again. */

@@ -33,4 +33,34 @@ struct p11i_ring {
 	uint8_t pad1[64 - 12];
 };
 
+/* A doorbell: a zero-length frame (4 bytes of length prefix). */
+#define P11I_RING_DOORBELL_LEN 4u
+
+/* The pairing both sides rely on: a side publishes its slot's length and
+ * number, then looks at the other's "sleeping" word; a side that is about
+ * to sleep raises its word, then looks at the slot once more. The full
+ * fence between each side's store and its load means one of the two sees
+ * the other's store: a message is never published to a sleeper that
+ * nobody rings. */
+
+/* p11i_ring_publish makes slot number seq of n bytes visible and returns
+ * whether the other side said it sleeps (then it must be rung). */
+static inline int p11i_ring_publish(uint32_t *seq_word, uint32_t *len_word, uint32_t seq, uint32_t n,
+				    const uint32_t *peer_sleeping)
+{
+	__atomic_store_n(len_word, n, __ATOMIC_RELAXED);
+	__atomic_store_n(seq_word, seq, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(peer_sleeping, __ATOMIC_RELAXED) != 0;
+}
+
+/* p11i_ring_asleep raises this side's word before its last look. */
+static inline void p11i_ring_asleep(uint32_t *word)
+{
+	__atomic_store_n(word, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void p11i_ring_awake(uint32_t *word) { __atomic_store_n(word, 0, __ATOMIC_RELAXED); }
+
 #endif

@@ -94,8 +94,13 @@ P11I_SPIN_API int p11i_spin_cpus(void)
 			n = q;
 		if (n < 1)
 			n = 1;
-		if (getenv("P11ISOLATE_SPIN_OFF") != NULL)
-			n = 1; /* for measurements: the blocking path alone */
+		/* P11ISOLATE_SPIN_OFF, for measurements (the blocking path
+		 * alone): read once, not on the call path again. */
+		static int off = -1;
+		if (off < 0)
+			off = getenv("P11ISOLATE_SPIN_OFF") != NULL;
+		if (off)
+			n = 1;
 		__atomic_store_n(&cached, n, __ATOMIC_RELAXED);
 		__atomic_store_n(&when, t, __ATOMIC_RELAXED);
 	}

@@ -72,6 +72,8 @@ static struct {
 	CK_C_INITIALIZE_ARGS *init_args;
 	char **src_env;
 	char *src_reserved;
+	uid_t src_uid; /* the plan depends on the effective ids (root or not) */
+	gid_t src_gid;
 	int region_logged;
 	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
 	int nuncarried;
@@ -608,7 +610,6 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 			p11i_log("%.*s (set module=/path/to/vendor.so, or P11ISOLATE_MODULE)", (int)len, err != NULL ? err : "");
 		return CKR_GENERAL_ERROR;
 	}
-	set_timeout(h->ctl, 0);
 	return CKR_OK;
 }
 
@@ -849,11 +850,14 @@ static char **env_snapshot(void)
 }
 
 /* same_inputs: whether this C_Initialize resolves from what the kit in
- * force was resolved from (the environment, pReserved). */
+ * force was resolved from (the environment, pReserved, the effective
+ * ids: a daemon's worker may have dropped root since). */
 static int same_inputs(const struct p11i_init *in)
 {
 	int n = list_len(environ);
 
+	if (geteuid() != sup.src_uid || getegid() != sup.src_gid)
+		return 0;
 	if ((in->reserved == NULL) != (sup.src_reserved == NULL) ||
 	    (in->reserved != NULL && strcmp(in->reserved, sup.src_reserved) != 0))
 		return 0;
@@ -884,6 +888,8 @@ static CK_RV install(struct p11i_kit *k, const struct p11i_init *in)
 		sup.src_env = env_snapshot();
 		free(sup.src_reserved);
 		sup.src_reserved = in->reserved != NULL ? strdup(in->reserved) : NULL;
+		sup.src_uid = geteuid();
+		sup.src_gid = getegid();
 	}
 	init_args_free(sup.init_args);
 	sup.init_args = args;
@@ -1020,7 +1026,6 @@ static CK_RV finalize(uintptr_t *a)
 	struct host *h, *gone;
 	struct chan *c = NULL;
 	CK_RV rv = CKR_OK;
-	int end = 0;
 
 	pthread_mutex_lock(&sup.mu);
 	if (!sup.initialized) {
@@ -1053,13 +1058,10 @@ static CK_RV finalize(uintptr_t *a)
 	 * and returns CKR_CRYPTOKI_NOT_INITIALIZED. */
 	if (h != NULL)
 		h->retired = 1;
-	if (gone != NULL) {
-		gone->retired = 1;
-		end = !gone->dead;
-		gone->dead = 1;
-	}
+	if (gone != NULL) /* sup.host is never a dead host */
+		gone->retired = gone->dead = 1;
 	pthread_mutex_unlock(&sup.mu);
-	if (end)
+	if (gone != NULL)
 		host_end(gone, 1);
 	pthread_mutex_lock(&sup.mu);
 	host_unref(gone);

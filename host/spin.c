@@ -76,7 +76,7 @@ int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, in
 	w->window = p11i_spin_window(w->kind, busy, P11I_SPIN_CAP_NS);
 	w->since = spin_now();
 	if (g != NULL)
-		__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+		p11i_ring_awake(&g->host_sleeping);
 	int got = w->window > 0 ? p11i_spin_wait(fd, w->window, g != NULL ? ring_ready : NULL, &x, &r) : 0;
 	__atomic_sub_fetch(&polling, 1, __ATOMIC_RELAXED);
 	if (g == NULL)
@@ -84,24 +84,20 @@ int p11h_next(int fd, struct p11h_wait *w, struct p11i_ring *g, uint8_t *buf, in
 	if (got == P11I_SPIN_READY)
 		return r;
 	/* Sleep on the socket, having said so: the proxy rings. */
-	__atomic_store_n(&g->host_sleeping, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	p11i_ring_asleep(&g->host_sleeping);
 	if ((r = ring_request(g, w, buf)) != 0)
-		__atomic_store_n(&g->host_sleeping, 0, __ATOMIC_RELAXED);
+		p11i_ring_awake(&g->host_sleeping);
 	return r;
 }
 
 int p11h_reply(int fd, struct p11h_wait *w, struct p11i_ring *g, const uint8_t *body, size_t n)
 {
-	static const uint8_t doorbell[4];
+	static const uint8_t doorbell[P11I_RING_DOORBELL_LEN];
 
 	if (g == NULL || !w->from_ring || n > P11I_RING_REP_CAP)
 		return 0;
 	memcpy((uint8_t *)g + P11I_RING_REP_OFF, body, n);
-	__atomic_store_n(&g->rep_len, (uint32_t)n, __ATOMIC_RELAXED);
-	__atomic_store_n(&g->rep_seq, w->last, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&g->proxy_sleeping, __ATOMIC_RELAXED)) {
+	if (p11i_ring_publish(&g->rep_seq, &g->rep_len, w->last, (uint32_t)n, &g->proxy_sleeping)) {
 		ssize_t k;
 		do
 			k = send(fd, doorbell, sizeof doorbell, MSG_NOSIGNAL);

@@ -130,6 +130,13 @@ const (
 	ringReqOff = C.P11I_RING_REQ_OFF
 	ringRepOff = C.P11I_RING_REP_OFF
 	ringRepCap = C.P11I_RING_REP_CAP
+
+	ringReqSeq        = int(unsafe.Offsetof(C.struct_p11i_ring{}.req_seq))
+	ringReqLen        = int(unsafe.Offsetof(C.struct_p11i_ring{}.req_len))
+	ringProxySleeping = int(unsafe.Offsetof(C.struct_p11i_ring{}.proxy_sleeping))
+	ringRepSeq        = int(unsafe.Offsetof(C.struct_p11i_ring{}.rep_seq))
+	ringRepLen        = int(unsafe.Offsetof(C.struct_p11i_ring{}.rep_len))
+	ringHostSleeping  = int(unsafe.Offsetof(C.struct_p11i_ring{}.host_sleeping))
 )
 
 // spinCPUs is the CPUs the poll-before-sleep policy counts on (spin.c).

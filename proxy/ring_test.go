@@ -24,10 +24,10 @@ func (h *ringHost) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&h.mem
 
 // request waits for request number seq in the ring and returns its body.
 func (h *ringHost) request(seq uint32) []byte {
-	for atomic.LoadUint32(h.u32(0)) != seq {
+	for atomic.LoadUint32(h.u32(ringReqSeq)) != seq {
 		time.Sleep(10 * time.Microsecond)
 	}
-	n := atomic.LoadUint32(h.u32(4))
+	n := atomic.LoadUint32(h.u32(ringReqLen))
 	return append([]byte(nil), h.mem[ringReqOff:ringReqOff+int(n)]...)
 }
 
@@ -35,7 +35,7 @@ func (h *ringHost) request(seq uint32) []byte {
 // may last a millisecond on a virtual machine): for timing what the proxy
 // does right after it sent.
 func (h *ringHost) requestNow(seq uint32) {
-	for atomic.LoadUint32(h.u32(0)) != seq {
+	for atomic.LoadUint32(h.u32(ringReqSeq)) != seq {
 	}
 }
 
@@ -43,9 +43,9 @@ func (h *ringHost) requestNow(seq uint32) {
 // (a lie when it is not len(body)), and rings the proxy if it sleeps.
 func (h *ringHost) reply(seq uint32, body []byte, n uint32) {
 	copy(h.mem[ringRepOff:], body)
-	atomic.StoreUint32(h.u32(68), n)
-	atomic.StoreUint32(h.u32(64), seq)
-	if atomic.LoadUint32(h.u32(8)) != 0 {
+	atomic.StoreUint32(h.u32(ringRepLen), n)
+	atomic.StoreUint32(h.u32(ringRepSeq), seq)
+	if atomic.LoadUint32(h.u32(ringProxySleeping)) != 0 {
 		unix.Write(h.sock, make([]byte, wire.HeaderSize))
 	}
 }
@@ -179,7 +179,7 @@ func TestRingDoze(t *testing.T) {
 	// only when its window ended, twice the expected 400 µs later.
 	dozing := func(h *ringHost) time.Duration {
 		t0 := time.Now()
-		for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(8)) == 0 {
+		for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(ringProxySleeping)) == 0 {
 		}
 		return time.Since(t0)
 	}
@@ -235,19 +235,19 @@ func TestRingHostAsleep(t *testing.T) {
 	slept, rang := time.Hour, false
 	for try := 0; try < 3 && slept > 50*time.Microsecond; try++ {
 		ch, h := newRingChannel(t)
-		atomic.StoreUint32(h.u32(72), 1) // the host sleeps
+		atomic.StoreUint32(h.u32(ringHostSleeping), 1) // the host sleeps
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			h.requestNow(1)
 			t0 := time.Now()
-			for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(8)) == 0 {
+			for time.Since(t0) < time.Second && atomic.LoadUint32(h.u32(ringProxySleeping)) == 0 {
 			}
 			slept = min(slept, time.Since(t0))
 			var bell [wire.HeaderSize]byte
 			n, _ := unix.Read(h.sock, bell[:])
 			rang = n == len(bell)
-			atomic.StoreUint32(h.u32(72), 0)
+			atomic.StoreUint32(h.u32(ringHostSleeping), 0)
 			h.reply(1, honest, uint32(len(honest)))
 		}()
 		r, err := ch.run(getInfo, []uintptr{uintptr(unsafe.Pointer(&info[0]))}, time.Second)

@@ -17,7 +17,7 @@ bad() { echo "FAIL - $*"; fail=1; }
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/p11isolate-install.XXXXXX")
 trap 'rm -rf "$root"' EXIT
-make -s install DESTDIR="$root" PREFIX=/usr/local >"$root.make.out" 2>&1 || { cat "$root.make.out"; bad "make install DESTDIR=$root failed"; exit 1; }
+${MAKE:-make} -s install DESTDIR="$root" PREFIX=/usr/local >"$root.make.out" 2>&1 || { cat "$root.make.out"; bad "make install DESTDIR=$root failed"; exit 1; }
 rm -f "$root.make.out"
 lib=$root/usr/local/lib/p11isolate/libp11isolate.so
 cmd=$root/usr/local/bin/p11isolate
@@ -26,6 +26,11 @@ for f in "$lib" "$root/usr/local/lib/p11isolate/p11isolate-host" "$root/usr/loca
 	[[ -f $f ]] || bad "make install did not install ${f#"$root"}"
 done
 ((fail == 0)) && ok "make install DESTDIR=... PREFIX=/usr/local: library, host, probe, command, p11-kit module example"
+if grep -qx "module: /usr/local/lib/p11isolate/libp11isolate.so" "$example"; then
+	ok "the module file example names the installed library"
+else
+	bad "the module file example does not name /usr/local/lib/p11isolate/libp11isolate.so: $(cat "$example")"
+fi
 
 out=$("$cmd" version)
 if [[ $out =~ ^p11isolate\ .+\ \(build\ [0-9a-f]{16},\ wire\ protocol\ [0-9]+, ]]; then ok "p11isolate version: $out"; else bad "p11isolate version: $out"; fi
@@ -38,13 +43,16 @@ if [[ -z $missing ]]; then ok "p11isolate help documents every setting"; else ba
 
 # check: the installed command finds the installed library by itself.
 out=$(P11ISOLATE_TIMEOUT=20s "$cmd" check 2>&1) && rc=0 || rc=$?
-if ((rc == 0)) && grep -Eq "^  module +$P11ISOLATE_MODULE +P11ISOLATE_MODULE$" <<<"$out" &&
-	grep -Eq "^  timeout +20s +P11ISOLATE_TIMEOUT$" <<<"$out" && grep -Eq "^  sandbox +default +default$" <<<"$out" &&
-	grep -q "sandbox=default (from default):" <<<"$out" && grep -Eq "token $label 0x" <<<"$out" &&
-	grep -Eq "^environment: the host gets [0-9]+ of [0-9]+ variables: .*SOFTHSM2_CONF" <<<"$out"; then
+missing=""
+for re in "^  module +$P11ISOLATE_MODULE +P11ISOLATE_MODULE$" "^  timeout +20s +P11ISOLATE_TIMEOUT$" \
+	"^  sandbox +default +default$" "sandbox=default \(from default\):" "token $label 0x" \
+	"^environment: the host gets [0-9]+ of [0-9]+ variables: .*SOFTHSM2_CONF"; do
+	grep -Eq "$re" <<<"$out" || missing+=" [$re]"
+done
+if ((rc == 0)) && [[ -z $missing ]]; then
 	ok "p11isolate check: each setting with its source, the host's environment names, the sandbox line, token $label"
 else
-	bad "p11isolate check (exit $rc): $out"
+	bad "p11isolate check (exit $rc) lacks$missing: $out"
 fi
 # Names only: no value of the application's environment is printed.
 if grep -qF "$SOFTHSM2_CONF" <<<"$(grep -v '^  module' <<<"$out")"; then bad "p11isolate check printed an environment value"; else ok "p11isolate check prints environment names, not values"; fi
@@ -53,6 +61,16 @@ if ((rc == 1)) && grep -q "the library would refuse these settings: the vendor m
 	ok "p11isolate check on a missing module: exit 1 and what to fix"
 else
 	bad "p11isolate check on a missing module (exit $rc): $out"
+fi
+
+# A module that loads but is no PKCS#11 module: the library answers
+# C_Initialize with an error, and check says the module did not load.
+notp11=$(ldd "$(command -v p11-kit)" | awk '$1 ~ /^libc\.so/ {print $3}')
+out=$(P11ISOLATE_MODULE=$notp11 "$cmd" check 2>&1) && rc=0 || rc=$?
+if ((rc == 1)) && grep -q "^  rv C_Initialize 0x" <<<"$out" && grep -q "the module did not load or answer" <<<"$out"; then
+	ok "p11isolate check on a library that is no PKCS#11 module ($notp11): exit 1, C_Initialize's error"
+else
+	bad "p11isolate check on $notp11 (exit $rc): $out"
 fi
 
 out=$(pkcs11-tool --module "$lib" -L 2>&1) || true

@@ -181,52 +181,18 @@ func check(args []string, out io.Writer) int {
 	}
 }
 
-// settingValue is a resolved setting as text (the config file's syntax).
+// settingValue is a setting as it was written, or what its absence means.
 func settingValue(c *config.Config, name string) string {
-	switch name {
-	case "module":
-		return c.Module
-	case "timeout":
-		return c.Timeout.String()
-	case "keygen_timeout":
-		return c.KeygenTimeout.String()
-	case "log":
-		return c.Log
-	case "vendor_reserved":
-		if c.VendorReserved == nil {
-			return "(none: NULL)"
-		}
-		return *c.VendorReserved
-	case "host":
-		if c.Host == "" {
-			return "(the embedded image)"
-		}
-		return c.Host
-	case "memory_limit":
-		return byteSize(c.MemoryLimit)
-	case "sandbox":
-		return c.Sandbox
-	case "sandbox_paths":
-		return strings.Join(c.SandboxPaths, ",")
-	case "env":
-		return strings.Join(c.Env, ",")
-	case "module_sha256":
-		return c.ModuleSHA256
+	v := c.Values[name]
+	switch {
+	case v != "":
+		return v
+	case name == "vendor_reserved":
+		return "(none: NULL)"
+	case name == "host":
+		return "(the embedded image)"
 	}
-	return "?"
-}
-
-// byteSize writes n as the setting takes it (K, M, G suffixes when exact).
-func byteSize(n uint64) string {
-	for _, u := range []struct {
-		suffix string
-		size   uint64
-	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if n != 0 && n%u.size == 0 {
-			return fmt.Sprintf("%d%s", n/u.size, u.suffix)
-		}
-	}
-	return fmt.Sprint(n)
+	return ""
 }
 
 // installedLibrary is the library installed with this command:

@@ -62,7 +62,9 @@ type Config struct {
 	SandboxPaths   []string
 	Env            []string // names and patterns added to the built-in list
 	ModuleSHA256   string   // lower-case hex, or ""
-	// Source tells, per setting name, where the value came from (for logs).
+	// Values and Source give, per setting name, the value as it was
+	// written and where it came from (for logs and `p11isolate check`).
+	Values map[string]string
 	Source map[string]string
 }
 
@@ -128,7 +130,7 @@ func Resolve(environ []string, reserved *string) (*Config, error) {
 		}
 	}
 
-	c := &Config{Module: values["module"], Log: values["log"], Host: values["host"], Source: source}
+	c := &Config{Module: values["module"], Log: values["log"], Host: values["host"], Values: values, Source: source}
 	var err error
 	if c.Timeout, err = duration(values, source, "timeout"); err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ struct arg {
 	int lib;
 	long n;
 	float *lat; /* µs of each op, the first MAX_SAMPLES */
+	CK_RV rv;   /* the first failure: the round's figures do not count */
 };
 
 static double now(void)
@@ -50,22 +51,27 @@ static void *run(void *p)
 	CK_ULONG n;
 	CK_INFO info;
 
-	if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &ds) != CKR_OK)
+	if ((a->rv = f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &ds)) != CKR_OK)
 		return NULL;
 	while (!stop) {
 		double t0 = now();
+		CK_RV rv;
 		switch (op) {
 		case 0:
-			if (f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK)
-				f->C_CloseSession(s);
+			if ((rv = f->C_OpenSession(slot[a->lib], CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK)
+				rv = f->C_CloseSession(s);
 			break;
 		case 1:
 			n = sizeof out;
-			if (f->C_DigestInit(ds, &m) == CKR_OK)
-				f->C_Digest(ds, in, sizeof in, out, &n);
+			if ((rv = f->C_DigestInit(ds, &m)) == CKR_OK)
+				rv = f->C_Digest(ds, in, sizeof in, out, &n);
 			break;
 		default:
-			f->C_GetInfo(&info);
+			rv = f->C_GetInfo(&info);
+		}
+		if (rv != CKR_OK) {
+			a->rv = rv; /* a build that fails fast must not look fast */
+			break;
 		}
 		if (a->n < MAX_SAMPLES)
 			a->lat[a->n] = (float)((now() - t0) * 1e6);
@@ -96,6 +102,10 @@ int main(int argc, char **argv)
 	}
 	for (op = 0; op < 3 && strcmp(argv[3], names[op]) != 0; op++)
 		;
+	if (op == 3) {
+		fprintf(stderr, "ab: unknown op %s: open, digest or info\n", argv[3]);
+		return 2;
+	}
 	for (int i = 0; i < 2; i++) {
 		void *h = dlopen(argv[1 + i], RTLD_NOW | RTLD_LOCAL);
 		CK_C_GetFunctionList get = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;
@@ -129,7 +139,7 @@ int main(int argc, char **argv)
 			for (int i = 0; i < threads; i++) {
 				if (lat[l][i] == NULL)
 					lat[l][i] = malloc(MAX_SAMPLES * sizeof(float));
-				a[i] = (struct arg){ l, 0, lat[l][i] };
+				a[i] = (struct arg){ l, 0, lat[l][i], CKR_OK };
 				pthread_create(&t[i], NULL, run, &a[i]);
 			}
 			double t0 = now();
@@ -139,6 +149,12 @@ int main(int argc, char **argv)
 				pthread_join(t[i], NULL);
 				n += a[i].n;
 			}
+			for (int i = 0; i < threads; i++)
+				if (a[i].rv != CKR_OK) {
+					fprintf(stderr, "ab: %s failed with 0x%lx on %s: no figures\n", names[op],
+						(unsigned long)a[i].rv, argv[1 + l]);
+					return 1;
+				}
 			double ops = n / (now() - t0);
 			if (r > 0) {
 				sum[l] += ops;
