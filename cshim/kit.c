@@ -248,8 +248,8 @@ static unsigned wanted_layers(const struct p11i_sandbox *sb)
 	return w;
 }
 
-/* The keys of a plan (internal/plan.Plan's msgpack tags) and where each
- * goes in a kit. */
+/* The keys of a plan and where each goes in a kit, generated from
+ * internal/plan.Plan's tags (plan_keys_gen.inc). */
 enum { K_STR, K_NSTR, K_OPT, K_LIST, K_I64, K_U64, K_INT, K_UINT, K_BOOL };
 static const struct plan_key {
 	const char *name;
@@ -258,30 +258,7 @@ static const struct plan_key {
 	uint64_t max;
 } plan_keys[] = {
 #define KEY(name, kind, field, max) { name, kind, offsetof(struct p11i_kit, field), max }
-	KEY("error", K_STR, error, 0),
-	KEY("module", K_STR, module, 0),
-	KEY("module_sha256", K_STR, module_sha256, 0),
-	KEY("host", K_OPT, host, 0),
-	KEY("log", K_OPT, log_path, 0),
-	KEY("timeout", K_I64, timeout_ns, INT64_MAX),
-	KEY("keygen_timeout", K_I64, keygen_ns, INT64_MAX),
-	KEY("memory_limit", K_U64, memory_limit, UINT64_MAX),
-	KEY("vendor_reserved", K_NSTR, vendor, 0),
-	KEY("env", K_LIST, envp, 0),
-	KEY("env_total", K_INT, env_total, INT32_MAX),
-	KEY("env_hint", K_STR, env_hint, 0),
-	KEY("profile", K_INT, sb.profile, P11I_SANDBOX_STRICT),
-	KEY("sandbox_source", K_STR, sandbox_source, 0),
-	KEY("userns", K_BOOL, sb.userns, 1),
-	KEY("drop_caps", K_BOOL, sb.drop_caps, 1),
-	KEY("uid", K_UINT, sb.uid, UINT32_MAX),
-	KEY("gid", K_UINT, sb.gid, UINT32_MAX),
-	KEY("argv_init", K_LIST, sb.argv_init, 0),
-	KEY("ro_paths", K_LIST, sb.ro_paths, 0),
-	KEY("rw_paths", K_LIST, sb.rw_paths, 0),
-	KEY("dev_files", K_LIST, sb.dev_files, 0),
-	KEY("private_dirs", K_LIST, sb.private_dirs, 0),
-	KEY("keep_paths", K_LIST, sb.keep_paths, 0),
+#include "plan_keys_gen.inc"
 #undef KEY
 };
 

@@ -913,7 +913,8 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 	 * call after a slow one, or after the application paused). The caller
 	 * sleeps too, as a plain blocking call would, and the wait teaches
 	 * nothing about the function's own time. */
-	int64_t window = rang ? 0 : p11i_spin_window(&reply_spin[id], busy, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
+	int64_t cap = by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS;
+	int64_t window = rang ? 0 : p11i_spin_window(&reply_spin[id], busy, cap);
 	int64_t t0 = now_ns();
 	if (by_ring) {
 		st = ring_wait(c, fd, timeout_ns, window, p11i_spin_doze(&reply_spin[id], window), &len);
@@ -922,11 +923,11 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 	} else {
 		p11i_spin_wait(fd, window, NULL, NULL, NULL);
 		do /* on a ring channel, a stale doorbell may come first */
-			st = c->ring != NULL ? recv_frame_n(c, fd, timeout_ns, &len, 1) : recv_frame(c, fd, timeout_ns, &len);
+			st = recv_frame_n(c, fd, timeout_ns, &len, c->ring != NULL);
 		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);
 	}
 	if (!rang)
-		p11i_spin_done(&reply_spin[id], now_ns() - t0, window, by_ring ? P11I_SPIN_REPLY_CAP_NS : P11I_SPIN_CAP_NS);
+		p11i_spin_done(&reply_spin[id], now_ns() - t0, window, cap);
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_RELAXED);
 	if (st == P11I_RUN_OK) {
 		c->why[0] = '\0';

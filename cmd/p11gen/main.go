@@ -44,12 +44,17 @@ func generate() (map[string][]byte, error) {
 	if err := p11calls.Check(); err != nil {
 		return nil, err
 	}
+	keys, err := planKeys()
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
 		"cshim/functions_gen.inc": shimFunctions(),
 		"cshim/exports.map":       versionScript(),
 		"host/invoke_gen.c":       hostInvoke(),
 		"cshim/calls_gen.h":       callTables(),
 		"cshim/mechparams_gen.h":  mechTables(),
+		"cshim/plan_keys_gen.inc": keys,
 	}, nil
 }
 

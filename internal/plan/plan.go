@@ -5,7 +5,7 @@
 // process forked after the library was loaded cannot run Go, so its
 // C_Initialize runs the host image in plan mode (p11isolate-host --plan),
 // which computes the same plan with this same code and writes it back. Both
-// hand it to cshim/supervise.c as msgpack (Encode), which builds its kit
+// hand it to cshim/supervise.c as msgpack (Encode); cshim/kit.c builds a kit
 // from it.
 package plan
 
@@ -36,38 +36,40 @@ const (
 	HostName = "p11isolate-host"
 )
 
-// Plan is what cshim/supervise.c builds a kit from (p11i_kit_parse reads
-// these keys). Durations are nanoseconds.
+// Plan is what cshim/kit.c builds a kit from. Each field's c tag says where
+// its value goes in C's struct p11i_kit, as what kind, and the largest
+// value C takes: cmd/p11gen writes cshim/plan_keys_gen.h from the tags, so
+// the two sides cannot drift. Durations are nanoseconds.
 type Plan struct {
 	// Error, in plan mode only: the settings could not be resolved (one
 	// line for the log); nothing else is set.
-	Error string `msgpack:"error"`
+	Error string `msgpack:"error" c:"error,K_STR,0"`
 
-	Module        string  `msgpack:"module"`
-	ModuleSHA256  string  `msgpack:"module_sha256"`
-	Host          string  `msgpack:"host"` // the host binary; "": the embedded image
-	Log           string  `msgpack:"log"`  // "": stderr
-	Timeout       uint64  `msgpack:"timeout"`
-	KeygenTimeout uint64  `msgpack:"keygen_timeout"`
-	MemoryLimit   uint64  `msgpack:"memory_limit"`
-	Vendor        *string `msgpack:"vendor_reserved"` // the vendor's pReserved; nil: NULL
+	Module        string  `msgpack:"module" c:"module,K_STR,0"`
+	ModuleSHA256  string  `msgpack:"module_sha256" c:"module_sha256,K_STR,0"`
+	Host          string  `msgpack:"host" c:"host,K_OPT,0"`    // the host binary; "": the embedded image
+	Log           string  `msgpack:"log" c:"log_path,K_OPT,0"` // "": stderr
+	Timeout       uint64  `msgpack:"timeout" c:"timeout_ns,K_I64,INT64_MAX"`
+	KeygenTimeout uint64  `msgpack:"keygen_timeout" c:"keygen_ns,K_I64,INT64_MAX"`
+	MemoryLimit   uint64  `msgpack:"memory_limit" c:"memory_limit,K_U64,UINT64_MAX"`
+	Vendor        *string `msgpack:"vendor_reserved" c:"vendor,K_NSTR,0"` // the vendor's pReserved; nil: NULL
 
-	Env      []string `msgpack:"env"` // what the host gets
-	EnvTotal uint64   `msgpack:"env_total"`
-	EnvHint  string   `msgpack:"env_hint"`
+	Env      []string `msgpack:"env" c:"envp,K_LIST,0"` // what the host gets
+	EnvTotal uint64   `msgpack:"env_total" c:"env_total,K_INT,INT32_MAX"`
+	EnvHint  string   `msgpack:"env_hint" c:"env_hint,K_STR,0"`
 
-	Profile       uint64   `msgpack:"profile"`
-	SandboxSource string   `msgpack:"sandbox_source"`
-	UserNS        bool     `msgpack:"userns"`
-	DropCaps      bool     `msgpack:"drop_caps"`
-	UID           uint64   `msgpack:"uid"`
-	GID           uint64   `msgpack:"gid"`
-	ArgvInit      []string `msgpack:"argv_init"`
-	ReadOnly      []string `msgpack:"ro_paths"`
-	ReadWrite     []string `msgpack:"rw_paths"`
-	Devices       []string `msgpack:"dev_files"`
-	Private       []string `msgpack:"private_dirs"`
-	Keep          []string `msgpack:"keep_paths"`
+	Profile       uint64   `msgpack:"profile" c:"sb.profile,K_INT,P11I_SANDBOX_STRICT"`
+	SandboxSource string   `msgpack:"sandbox_source" c:"sandbox_source,K_STR,0"`
+	UserNS        bool     `msgpack:"userns" c:"sb.userns,K_BOOL,1"`
+	DropCaps      bool     `msgpack:"drop_caps" c:"sb.drop_caps,K_BOOL,1"`
+	UID           uint64   `msgpack:"uid" c:"sb.uid,K_UINT,UINT32_MAX"`
+	GID           uint64   `msgpack:"gid" c:"sb.gid,K_UINT,UINT32_MAX"`
+	ArgvInit      []string `msgpack:"argv_init" c:"sb.argv_init,K_LIST,0"`
+	ReadOnly      []string `msgpack:"ro_paths" c:"sb.ro_paths,K_LIST,0"`
+	ReadWrite     []string `msgpack:"rw_paths" c:"sb.rw_paths,K_LIST,0"`
+	Devices       []string `msgpack:"dev_files" c:"sb.dev_files,K_LIST,0"`
+	Private       []string `msgpack:"private_dirs" c:"sb.private_dirs,K_LIST,0"`
+	Keep          []string `msgpack:"keep_paths" c:"sb.keep_paths,K_LIST,0"`
 }
 
 // Make resolves the settings from environ and reserved (nil: NULL) and
@@ -109,15 +111,8 @@ func Make(environ []string, reserved *string) *Plan {
 	return p
 }
 
-// Encode is the plan as cshim/supervise.c reads it.
+// Encode is the plan as cshim/kit.c reads it.
 func (p *Plan) Encode() ([]byte, error) { return msgpack.Marshal(p) }
-
-// Decode reads an encoded plan (for tests).
-func Decode(b []byte) (*Plan, error) {
-	var p Plan
-	err := msgpack.Unmarshal(b, &p)
-	return &p, err
-}
 
 // envHint completes the log line of a vendor C_Initialize that failed: a
 // module configured through the environment may be missing its variables.
@@ -151,7 +146,7 @@ var strictDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random
 var strictPrivate = []string{"/tmp", "/dev/shm"}
 
 // sandbox plans the host's sandbox (README.md, "Isolation"); which layers
-// a profile wants follows from these fields (cshim/supervise.c).
+// a profile wants follows from these fields (cshim/kit.c, wanted_layers).
 func (p *Plan) sandbox(cfg *config.Config) error {
 	switch cfg.Sandbox {
 	case config.SandboxOff:

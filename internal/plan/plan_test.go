@@ -3,7 +3,6 @@ package plan
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -51,12 +50,10 @@ func TestMake(t *testing.T) {
 	if !slices.Contains(p.ReadOnly, real) || !slices.Contains(p.ReadWrite, real) || len(p.ArgvInit) != 2 {
 		t.Errorf("sandbox: ro %q rw %q argv %q", p.ReadOnly, p.ReadWrite, p.ArgvInit)
 	}
-	b, err := p.Encode()
-	if err != nil {
+	// What C reads of the encoding (cshim/kit.c, its keys generated from
+	// Plan's tags) is exercised by every C_Initialize of the integration
+	// tests: a key C did not know would fail them all.
+	if _, err := p.Encode(); err != nil {
 		t.Fatal(err)
-	}
-	q, err := Decode(b)
-	if err != nil || !reflect.DeepEqual(p, q) {
-		t.Errorf("decoded %+v, %v", q, err)
 	}
 }
