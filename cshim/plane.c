@@ -691,7 +691,7 @@ static int grow(struct p11i_call *c, size_t need)
 /* recv_frame reads one reply frame into c->rbuf; *len is its body's. On a
  * channel with a ring the socket may hold more than one frame (a doorbell
  * before a reply): exact reads no byte past the frame. */
-static int recv_frame_n(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len, int exact)
+static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len, int exact)
 {
 	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
 	size_t have = 0, need = P11I_MP_HEADER;
@@ -744,11 +744,6 @@ static int recv_frame_n(struct p11i_call *c, int fd, int64_t timeout_ns, size_t 
 	}
 	*len = need - P11I_MP_HEADER;
 	return P11I_RUN_OK;
-}
-
-static int recv_frame(struct p11i_call *c, int fd, int64_t timeout_ns, size_t *len)
-{
-	return recv_frame_n(c, fd, timeout_ns, len, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -868,7 +863,7 @@ static int ring_wait(struct p11i_call *c, int fd, int64_t timeout_ns, int64_t wi
 			set_timeout(fd, left);
 			c->timeout_set = left;
 		}
-		st = recv_frame_n(c, fd, left, len, 1);
+		st = recv_frame(c, fd, left, len, 1);
 		p11i_ring_awake(&g->proxy_sleeping);
 		if (st != P11I_RUN_OK || *len > 0)
 			return st; /* EOF, the deadline, or a reply through the socket */
@@ -923,7 +918,7 @@ int p11i_run(struct p11i_call *c, int fd, int id, const uintptr_t *a, int64_t ti
 	} else {
 		p11i_spin_wait(fd, window, NULL, NULL, NULL);
 		do /* on a ring channel, a stale doorbell may come first */
-			st = recv_frame_n(c, fd, timeout_ns, &len, c->ring != NULL);
+			st = recv_frame(c, fd, timeout_ns, &len, c->ring != NULL);
 		while (st == P11I_RUN_OK && len == 0 && c->ring != NULL);
 	}
 	if (!rang)

@@ -511,7 +511,7 @@ static int ctl_read(struct host *h, struct p11i_call *c, int64_t deadline, size_
 		return P11I_RUN_TIMEOUT;
 	set_timeout(h->ctl, left);
 	c->timeout_set = left;
-	return recv_frame(c, h->ctl, left, len);
+	return recv_frame(c, h->ctl, left, len, 0);
 }
 
 
@@ -937,7 +937,7 @@ static void *plan_mode(const struct p11i_init *in, size_t *len)
 	}
 	p11i_call_init(&c, NULL, 0, 0);
 	set_timeout(pair[0], 30 * (int64_t)1000000000);
-	st = recv_frame(&c, pair[0], 30 * (int64_t)1000000000, len);
+	st = recv_frame(&c, pair[0], 30 * (int64_t)1000000000, len, 0);
 	if (st == P11I_RUN_OK && (plan = malloc(*len ? *len : 1)) != NULL)
 		memcpy(plan, c.rbuf + P11I_MP_HEADER, *len);
 	else
