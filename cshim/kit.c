@@ -30,6 +30,7 @@ struct p11i_kit {
 	char *module, *module_sha256;
 	uint64_t memory_limit;
 	char *log_path;         /* NULL: stderr */
+	char *trace_path;       /* NULL: no trace */
 	char *vendor;           /* pReserved for the vendor; NULL: NULL */
 	char *error;            /* while a plan is read: the settings could not be resolved */
 };
@@ -109,6 +110,7 @@ static void kit_free(struct p11i_kit *k)
 	free(k->module);
 	free(k->module_sha256);
 	free(k->log_path);
+	free(k->trace_path);
 	free(k->vendor);
 	free(k->error);
 	free(k);
@@ -332,6 +334,11 @@ static struct p11i_kit *kit_parse(const void *buf, size_t len)
 	}
 	if (p11i_log_open(k->log_path) != 0) {
 		p11i_log("cannot open the log file %s: %s (set log=stderr or a writable path)", k->log_path, strerror(errno));
+		goto fail;
+	}
+	if (trace_open(k->trace_path) != 0) {
+		p11i_log("cannot open the trace file %s: %s (set trace to a writable path, or leave it empty)",
+			 k->trace_path, strerror(errno));
 		goto fail;
 	}
 	if (k->error != NULL && k->error[0] != '\0') {

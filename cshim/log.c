@@ -12,21 +12,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The log: stderr, or a file the settings name. A forked child inherits
- * the fd; one that closes every fd after the fork (daemons do) may find the
- * number reused by a file of its own, so each line first checks that the
- * fd is still the log file and reopens it by path when not. */
-static struct {
+/* An output file of the settings (the log, the trace): stderr or none, or
+ * a file they name. A forked child inherits the fd; one that closes every
+ * fd after the fork (daemons do) may find the number reused by a file of
+ * its own, so each write first checks that the fd is still the file and
+ * reopens it by path when not. */
+struct outfile {
 	pthread_mutex_t mu;
 	int fd;
-	char *path; /* NULL: stderr */
+	int none; /* the fd without a file: 2 (stderr) or -1 (off) */
+	char *path;
 	dev_t dev;
 	ino_t ino;
-} lg = { PTHREAD_MUTEX_INITIALIZER, 2, NULL, 0, 0 };
+};
 
-/* log_reopen opens path as the log (lg.mu held): 0, or -1 with errno. The
- * fd it replaces is closed only when it still is the log file. */
-static int log_reopen(const char *path, int close_old)
+static struct outfile lg = { PTHREAD_MUTEX_INITIALIZER, 2, 2, NULL, 0, 0 };
+
+/* outfile_reopen opens path as f (f->mu held): 0, or -1 with errno. The
+ * fd it replaces is closed only when it still is the file. */
+static int outfile_reopen(struct outfile *f, const char *path, int close_old)
 {
 	struct stat st;
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -38,53 +42,56 @@ static int log_reopen(const char *path, int close_old)
 		errno = e;
 		return -1;
 	}
-	if (close_old && lg.fd > 2)
-		close(lg.fd);
-	lg.fd = fd;
-	lg.dev = st.st_dev;
-	lg.ino = st.st_ino;
+	if (close_old && f->fd > 2)
+		close(f->fd);
+	f->fd = fd;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
 	return 0;
 }
 
-int p11i_log_open(const char *path)
+/* outfile_open makes path (NULL: none) f's file: 0, or -1 with errno. */
+static int outfile_open(struct outfile *f, const char *path)
 {
 	int rc = 0, e = 0;
 
-	pthread_mutex_lock(&lg.mu);
-	free(lg.path);
-	lg.path = NULL;
-	if (path != NULL && log_reopen(path, 1) == 0) {
-		lg.path = strdup(path);
+	pthread_mutex_lock(&f->mu);
+	free(f->path);
+	f->path = NULL;
+	if (path != NULL && outfile_reopen(f, path, 1) == 0) {
+		f->path = strdup(path);
 	} else {
-		/* A log that cannot be opened leaves stderr, not the last file. */
+		/* A file that cannot be opened leaves none, not the last file. */
 		rc = path != NULL ? -1 : 0;
 		e = errno;
-		if (lg.fd > 2)
-			close(lg.fd);
-		lg.fd = 2;
+		if (f->fd > 2)
+			close(f->fd);
+		f->fd = f->none;
 	}
-	pthread_mutex_unlock(&lg.mu);
+	pthread_mutex_unlock(&f->mu);
 	errno = e;
 	return rc;
 }
 
-/* log_fd returns the log's fd, reopened if its number no longer names the
- * log file (lg.mu held). */
-static int log_fd(void)
+/* outfile_fd returns f's fd, reopened if its number no longer names the
+ * file (f->mu held). */
+static int outfile_fd(struct outfile *f)
 {
 	struct stat st;
 
-	if (lg.path != NULL && (fstat(lg.fd, &st) != 0 || st.st_dev != lg.dev || st.st_ino != lg.ino) &&
-	    log_reopen(lg.path, 0) != 0)
-		lg.fd = 2;
-	return lg.fd;
+	if (f->path != NULL && (fstat(f->fd, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino) &&
+	    outfile_reopen(f, f->path, 0) != 0)
+		f->fd = f->none;
+	return f->fd;
 }
+
+int p11i_log_open(const char *path) { return outfile_open(&lg, path); }
 
 /* p11i_log_fd is the fd a host without a relay gets as its stderr. */
 static int p11i_log_fd(void)
 {
 	pthread_mutex_lock(&lg.mu);
-	int fd = log_fd();
+	int fd = outfile_fd(&lg);
 	pthread_mutex_unlock(&lg.mu);
 	return fd;
 }
@@ -113,7 +120,7 @@ void p11i_log(const char *fmt, ...)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
 	pthread_mutex_lock(&lg.mu);
-	p11i_log_write(log_fd(), line, (size_t)n);
+	p11i_log_write(outfile_fd(&lg), line, (size_t)n);
 	pthread_mutex_unlock(&lg.mu);
 }
 

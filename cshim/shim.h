@@ -96,7 +96,7 @@ void p11i_init_free(struct p11i_init *in);
 /* p11i_sup_initialize is the rest of C_Initialize in the process that
  * loaded the library, once Go made the plan (internal/plan, msgpack): it
  * builds the kit hosts start from and starts the first host. */
-CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in);
+CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp);
 int p11i_sup_initialized(void);
 /* p11i_sup_call is every other call, and every call in a forked child. */
 CK_RV p11i_sup_call(int id, uintptr_t *args);

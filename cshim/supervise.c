@@ -56,7 +56,14 @@ struct host {
 };
 
 static struct {
-	pthread_mutex_t mu; /* held across host starts, never across other calls */
+	pthread_mutex_t mu; /* never held across a call or a host's start */
+	/* One host starts at a time, with mu released: a start can take up
+	 * to the deadline, and calls ending on the last host, its reaper and
+	 * C_Initialize's "already initialized" must not wait for it. While
+	 * starting, the kit and init_args stay put: C_Initialize and
+	 * C_Finalize wait for the start to end. */
+	int starting;
+	pthread_cond_t started;
 	struct p11i_kit *kit; /* the settings in force; NULL: none resolved yet */
 	int initialized;
 	int inherited;      /* a forked child: its parent was initialized at the fork */
@@ -77,7 +84,7 @@ static struct {
 	int region_logged;
 	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
 	int nuncarried;
-} sup = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP };
+} sup = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .started = PTHREAD_COND_INITIALIZER };
 
 /* sup.mu is held for a few hundred nanoseconds per call: an adaptive mutex
  * spins that long before it sleeps, where a plain one would have two
@@ -90,6 +97,7 @@ static void sup_mutex_init(void)
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_mutex_init(&sup.mu, &a);
 	pthread_mutexattr_destroy(&a);
+	pthread_cond_init(&sup.started, NULL);
 }
 
 static void kit_unref(struct p11i_kit *k)
@@ -131,7 +139,8 @@ static void chan_close(struct chan *c)
 }
 
 /* chan_new opens a call channel with a shared region and hands its other
- * end and the region to the host, in one message (sup.mu held). */
+ * end and the region to the host, in one message (sup.mu held, or the
+ * host still starting). */
 static struct chan *chan_new(struct host *h)
 {
 	int pair[2], memfd;
@@ -147,8 +156,7 @@ static struct chan *chan_new(struct host *h)
 	c->fd = pair[0];
 	p11i_fd_register(c->fd);
 	c->mem = p11i_region_new(P11I_REGION_SIZE, &memfd);
-	if (c->mem == NULL && !sup.region_logged) {
-		sup.region_logged = 1;
+	if (c->mem == NULL && !__atomic_exchange_n(&sup.region_logged, 1, __ATOMIC_RELAXED)) {
 		p11i_log("no shared memory for bulk data (%s): large buffers cross through the socket", strerror(errno));
 	}
 	p11i_mpw_uint(&w, P11I_OP_CHANNEL);
@@ -616,10 +624,11 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 static uint64_t next_gen(uint64_t g) { return g + 1 >= 1 << 16 ? 1 : g + 1; }
 
 /* start spawns a host with the settings in force, checks its handshake
- * and replays the C_Initialize the kit holds, all under one deadline
- * (sup.mu held: no other call reaches the host before the replay). It
- * returns the vendor's answer; CKR_DEVICE_ERROR when the start passed its
- * deadline or the host died; CKR_GENERAL_ERROR when it could not start. */
+ * and replays the application's C_Initialize, all under one deadline
+ * (sup.mu released, sup.starting set: no call reaches the host before the
+ * replay, and the kit stays put). It returns the vendor's answer;
+ * CKR_DEVICE_ERROR when the start passed its deadline or the host died;
+ * CKR_GENERAL_ERROR when it could not start. */
 static CK_RV start(struct host **out)
 {
 	struct p11i_kit *k = sup.kit;
@@ -701,7 +710,7 @@ static CK_RV start(struct host **out)
 		goto fail;
 
 	/* The application's C_Initialize, replayed before any other call may
-	 * reach the host (sup.mu stays held). */
+	 * reach the host. */
 	struct chan *c = chan_new(h);
 	if (c == NULL) {
 		p11i_log("C_Initialize: handing the host a channel: %s", strerror(errno));
@@ -713,7 +722,9 @@ static CK_RV start(struct host **out)
 	int64_t left = deadline != 0 ? deadline - now_ns() : 0;
 	int st = p11i_run(&c->c, c->fd, 0, a, deadline != 0 ? (left > 1000 ? left : 1000) : 0);
 	if (st == P11I_RUN_OK || st == P11I_RUN_ANSWER) {
+		pthread_mutex_lock(&sup.mu);
 		note_answer(h, c, 0, st);
+		pthread_mutex_unlock(&sup.mu);
 		rv = c->c.code;
 		h->idle[h->nidle++] = c;
 	} else {
@@ -727,8 +738,6 @@ static CK_RV start(struct host **out)
 				 k->env_hint != NULL ? k->env_hint : "");
 		goto fail;
 	}
-	/* Only a host that started takes up a handle generation. */
-	sup.gen = next_gen(sup.gen);
 	*out = h;
 	return CKR_OK;
 fail:
@@ -736,6 +745,31 @@ fail:
 	host_end(h, 0);
 	host_unref(h);
 	return rv;
+}
+
+/* start_host runs start with sup.mu released (held on entry and
+ * return), after any start under way. Only a host that started takes up a
+ * handle generation. */
+static CK_RV start_host(struct host **out)
+{
+	while (sup.starting)
+		pthread_cond_wait(&sup.started, &sup.mu);
+	sup.starting = 1;
+	pthread_mutex_unlock(&sup.mu);
+	CK_RV rv = start(out);
+	pthread_mutex_lock(&sup.mu);
+	if (rv == CKR_OK)
+		sup.gen = next_gen(sup.gen);
+	sup.starting = 0;
+	pthread_cond_broadcast(&sup.started);
+	return rv;
+}
+
+/* wait_start waits out a host's start (sup.mu held, released meanwhile). */
+static void wait_start(void)
+{
+	while (sup.starting)
+		pthread_cond_wait(&sup.started, &sup.mu);
 }
 
 /* failed_start sets the back-off after a host failed to start: the first
@@ -761,12 +795,13 @@ static int64_t backoff_cap(void) { return sup.kit->timeout_ns > 0 ? sup.kit->tim
 
 /* running_host returns the running host with a reference for the caller,
  * starting a fresh one if the last died (sup.mu held; released while a
- * caller waits out the back-off). */
+ * host starts and while a caller waits out the back-off). */
 static CK_RV running_host(struct host **out)
 {
 	int waited = 0;
 
 	for (;;) {
+		wait_start();
 		if (!sup.initialized)
 			return CKR_CRYPTOKI_NOT_INITIALIZED;
 		if (sup.host != NULL) {
@@ -788,11 +823,12 @@ static CK_RV running_host(struct host **out)
 			waited = 1;
 			continue;
 		}
-		if (start(&sup.host) != CKR_OK) {
-			sup.host = NULL;
+		struct host *h = NULL;
+		if (start_host(&h) != CKR_OK) {
 			failed_start();
 			return CKR_DEVICE_ERROR;
 		}
+		sup.host = h;
 		sup.backoff = sup.next_start = 0;
 	}
 }
@@ -815,12 +851,13 @@ static CK_RV initialize(void)
 		pthread_mutex_unlock(&sup.mu);
 		sleep_ns(wait < cap ? wait : cap);
 		pthread_mutex_lock(&sup.mu);
+		wait_start();
 		if (sup.initialized)
 			return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 		if (now_ns() < sup.next_start)
 			return CKR_DEVICE_ERROR;
 	}
-	rv = start(&h);
+	rv = start_host(&h);
 	if (rv != CKR_OK) {
 		if (rv == CKR_DEVICE_ERROR || rv == CKR_GENERAL_ERROR) {
 			free(sup.failed);
@@ -952,24 +989,63 @@ static void *plan_mode(const struct p11i_init *in, size_t *len)
 	return plan;
 }
 
-CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in)
+/* sup_initialize is C_Initialize once its arguments were read. plan is
+ * the settings Go resolved, in the process that loaded the library; NULL
+ * in a forked child, which keeps its parent's kit when nothing it resolves
+ * from changed and else has the host image make a plan. */
+static CK_RV sup_initialize(const void *plan, size_t len, const struct p11i_init *in, pid_t *host_pid)
 {
 	struct p11i_kit *k;
 	CK_RV rv;
 
 	pthread_mutex_lock(&sup.mu);
+	wait_start();
 	if (sup.initialized) {
 		pthread_mutex_unlock(&sup.mu);
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	}
+	k = sup.kit;
+	if (plan != NULL) {
+		k = kit_parse(plan, len);
+	} else if (k == NULL || !same_inputs(in)) {
+		void *made = plan_mode(in, &len);
+		k = made != NULL ? kit_parse(made, len) : NULL;
+		free(made);
+	}
 	/* The new settings are in force from now on, for this process's
 	 * hosts and the children it forks. */
-	k = kit_parse(plan, len);
 	rv = k == NULL ? CKR_GENERAL_ERROR : install(k, in);
 	if (rv == CKR_OK)
 		rv = initialize();
+	/* As a module loaded directly answers a forked child's first
+	 * C_Initialize when its parent was initialized: its state stands. */
+	if (rv == CKR_OK && sup.inherited) {
+		sup.inherited = 0;
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	}
+	if (sup.host != NULL)
+		*host_pid = sup.host->pid;
 	pthread_mutex_unlock(&sup.mu);
 	return rv;
+}
+
+/* initialize_traced is C_Initialize with its trace line: the settings
+ * that turn the trace on come with it. */
+static CK_RV initialize_traced(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp)
+{
+	struct trace_pre pre = { 0 };
+	pid_t host_pid = 0;
+	int64_t t0 = now_ns();
+	CK_RV rv = sup_initialize(plan, len, in, &host_pid);
+
+	if (tracing())
+		trace_call(0, &argp, &pre, rv, now_ns() - t0, host_pid);
+	return rv;
+}
+
+CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp)
+{
+	return initialize_traced(plan, len, in, argp);
 }
 
 int p11i_sup_initialized(void)
@@ -980,60 +1056,32 @@ int p11i_sup_initialized(void)
 	return r;
 }
 
-/* child_initialize is C_Initialize in a forked child: a host of its own,
- * from its parent's kit when nothing it resolves from changed, else from a
- * plan the host image makes. */
 static CK_RV child_initialize(uintptr_t *args)
 {
 	struct p11i_init in;
-	struct p11i_kit *k;
-	CK_RV rv;
+	CK_RV rv = p11i_init_read((const void *)args[0], &in);
 
-	rv = p11i_init_read((const void *)args[0], &in);
-	if (rv != CKR_OK)
-		return rv;
-	pthread_mutex_lock(&sup.mu);
-	if (sup.initialized) {
-		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
-		goto out;
-	}
-	k = sup.kit;
-	if (k == NULL || !same_inputs(&in)) {
-		size_t len = 0;
-		void *plan = plan_mode(&in, &len);
-		k = plan != NULL ? kit_parse(plan, len) : NULL;
-		free(plan);
-		if (k == NULL) {
-			rv = CKR_GENERAL_ERROR;
-			goto out;
-		}
-	}
-	rv = install(k, &in);
 	if (rv == CKR_OK)
-		rv = initialize();
-	/* As a module loaded directly answers a child of an initialized
-	 * parent: its state stands. */
-	if (rv == CKR_OK && sup.inherited)
-		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
-out:
-	pthread_mutex_unlock(&sup.mu);
+		rv = initialize_traced(NULL, 0, &in, args[0]);
 	p11i_init_free(&in);
 	return rv;
 }
 
-static CK_RV finalize(uintptr_t *a)
+static CK_RV finalize(uintptr_t *a, pid_t *host_pid)
 {
 	struct host *h, *gone;
 	struct chan *c = NULL;
 	CK_RV rv = CKR_OK;
 
 	pthread_mutex_lock(&sup.mu);
+	wait_start();
 	if (!sup.initialized) {
 		pthread_mutex_unlock(&sup.mu);
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	}
 	h = sup.host;
 	if (h != NULL) {
+		*host_pid = h->pid;
 		h->refs++; /* finalize's own, to the end */
 		c = chan_get(h, 1);
 		if (c != NULL)
@@ -1070,24 +1118,23 @@ static CK_RV finalize(uintptr_t *a)
 	return rv;
 }
 
-CK_RV p11i_sup_call(int id, uintptr_t *args)
+/* sup_call makes call id (1 and up) and tells the pid of the host it
+ * went to. */
+static CK_RV sup_call(int id, uintptr_t *args, pid_t *host_pid)
 {
 	struct host *h;
 	struct chan *c;
 	CK_RV rv;
 
-	if (id < 0 || id >= P11I_NFUNCS)
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (id == 0)
-		return child_initialize(args);
 	if (id == 1)
-		return finalize(args);
+		return finalize(args, host_pid);
 	pthread_mutex_lock(&sup.mu);
 	rv = running_host(&h);
 	if (rv != CKR_OK) {
 		pthread_mutex_unlock(&sup.mu);
 		return rv;
 	}
+	*host_pid = h->pid;
 	c = chan_get(h, id);
 	int64_t timeout = timeout_for(h->kit, id);
 	if (c == NULL) {
@@ -1099,13 +1146,33 @@ CK_RV p11i_sup_call(int id, uintptr_t *args)
 	return run_on(h, c, id, args, timeout);
 }
 
+CK_RV p11i_sup_call(int id, uintptr_t *args)
+{
+	pid_t host_pid = 0;
+
+	if (id < 0 || id >= P11I_NFUNCS)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (id == 0)
+		return child_initialize(args);
+	if (!tracing())
+		return sup_call(id, args, &host_pid);
+	struct trace_pre pre = { 0 };
+	trace_before(id, args, &pre);
+	int64_t t0 = now_ns();
+	CK_RV rv = sup_call(id, args, &host_pid);
+	trace_call(id, args, &pre, rv, now_ns() - t0, host_pid);
+	return rv;
+}
+
 /* p11i_sup_forked runs in a new child right after the fork: nothing of the
  * parent's hosts is the child's (the shim closed their fds); it keeps the
  * settings, and knows whether the parent was initialized. */
 void p11i_sup_forked(void)
 {
 	sup_mutex_init();
+	sup.starting = 0;
 	p11i_log_forked();
+	trace_forked();
 	p11i_run_forked();
 	sup.inherited = sup.initialized;
 	sup.initialized = 0;

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 /* See shim.c: the C data plane (cshim/mp.c, cshim/plane.c, cshim/handles.c)
- * and the supervision (cshim/sha256.c, image.c, log.c, kit.c, supervise.c) compiled as part of this
+ * and the supervision (cshim/sha256.c, image.c, log.c, trace.c, kit.c, supervise.c) compiled as part of this
  * package. */
 #include "../cshim/mp.c"
 #include "../cshim/spin.c"
@@ -9,5 +9,6 @@
 #include "../cshim/sha256.c"
 #include "../cshim/image.c"
 #include "../cshim/log.c"
+#include "../cshim/trace.c"
 #include "../cshim/kit.c"
 #include "../cshim/supervise.c"

@@ -41,7 +41,7 @@ func initialize(argp uintptr) rv {
 		logf("encoding the settings: %v", err)
 		return C.CKR_GENERAL_ERROR
 	}
-	return rv(C.p11i_sup_initialize(unsafe.Pointer(&b[0]), C.size_t(len(b)), &in))
+	return rv(C.p11i_sup_initialize(unsafe.Pointer(&b[0]), C.size_t(len(b)), &in, C.uintptr_t(argp)))
 }
 
 // environ returns C's environment now, not Go's copy from load time: an

@@ -48,13 +48,19 @@ func generate() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	cNames, goNames, err := nameFiles()
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
-		"cshim/functions_gen.inc": shimFunctions(),
-		"cshim/exports.map":       versionScript(),
-		"host/invoke_gen.c":       hostInvoke(),
-		"cshim/calls_gen.h":       callTables(),
-		"cshim/mechparams_gen.h":  mechTables(),
-		"cshim/plan_keys_gen.inc": keys,
+		"cshim/functions_gen.inc":      shimFunctions(),
+		"cshim/exports.map":            versionScript(),
+		"host/invoke_gen.c":            hostInvoke(),
+		"cshim/calls_gen.h":            callTables(),
+		"cshim/mechparams_gen.h":       mechTables(),
+		"cshim/plan_keys_gen.inc":      keys,
+		"cshim/names_gen.h":            cNames,
+		"internal/ckname/names_gen.go": goNames,
 	}, nil
 }
 

@@ -146,3 +146,6 @@ func Codes() []uint64 {
 	slices.Sort(out)
 	return out
 }
+
+// Name returns the name of a defined code, or "" for one no version defines.
+func Name(v uint64) string { return names[v] }

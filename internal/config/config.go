@@ -33,6 +33,7 @@ var Settings = []Setting{
 	{"timeout", "30s", "per-call deadline; past it the host is killed and the call returns CKR_DEVICE_ERROR (0 disables)"},
 	{"keygen_timeout", "300s", "deadline of C_GenerateKey and C_GenerateKeyPair (0 disables)"},
 	{"log", "stderr", "where log lines go: stderr, or a file path (appended to)"},
+	{"trace", "", "file to append one JSON line per PKCS#11 call to (function, arguments with names, result, duration, host pid; never a PIN, key material or a secret attribute's value); empty: off"},
 	{"vendor_reserved", "", "string passed to the vendor's C_Initialize as pReserved (NSS softokn takes its configuration this way)"},
 	{"host", "", "path of a host binary to run instead of the embedded one (it must match the build's hash)"},
 	{"memory_limit", "1G", "the host's memory limit (RLIMIT_DATA); a runaway vendor allocation ends the host, never the application; K, M, G suffixes; 0 disables"},
@@ -55,6 +56,7 @@ type Config struct {
 	Timeout        time.Duration
 	KeygenTimeout  time.Duration
 	Log            string
+	Trace          string  // "": off
 	VendorReserved *string // nil: pass NULL
 	Host           string
 	MemoryLimit    uint64 // bytes; 0: none
@@ -130,7 +132,7 @@ func Resolve(environ []string, reserved *string) (*Config, error) {
 		}
 	}
 
-	c := &Config{Module: values["module"], Log: values["log"], Host: values["host"], Values: values, Source: source}
+	c := &Config{Module: values["module"], Log: values["log"], Trace: values["trace"], Host: values["host"], Values: values, Source: source}
 	var err error
 	if c.Timeout, err = duration(values, source, "timeout"); err != nil {
 		return nil, err

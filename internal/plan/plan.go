@@ -47,8 +47,9 @@ type Plan struct {
 
 	Module        string  `msgpack:"module" c:"module,K_STR,0"`
 	ModuleSHA256  string  `msgpack:"module_sha256" c:"module_sha256,K_STR,0"`
-	Host          string  `msgpack:"host" c:"host,K_OPT,0"`    // the host binary; "": the embedded image
-	Log           string  `msgpack:"log" c:"log_path,K_OPT,0"` // "": stderr
+	Host          string  `msgpack:"host" c:"host,K_OPT,0"`        // the host binary; "": the embedded image
+	Log           string  `msgpack:"log" c:"log_path,K_OPT,0"`     // "": stderr
+	Trace         string  `msgpack:"trace" c:"trace_path,K_OPT,0"` // "": off
 	Timeout       uint64  `msgpack:"timeout" c:"timeout_ns,K_I64,INT64_MAX"`
 	KeygenTimeout uint64  `msgpack:"keygen_timeout" c:"keygen_ns,K_I64,INT64_MAX"`
 	MemoryLimit   uint64  `msgpack:"memory_limit" c:"memory_limit,K_U64,UINT64_MAX"`
@@ -88,6 +89,7 @@ func Make(environ []string, reserved *string) *Plan {
 		Timeout:       uint64(max(cfg.Timeout, 0)),
 		KeygenTimeout: uint64(max(cfg.KeygenTimeout, 0)),
 		MemoryLimit:   cfg.MemoryLimit,
+		Trace:         cfg.Trace,
 		Vendor:        cfg.VendorReserved,
 		SandboxSource: cfg.Source["sandbox"],
 	}

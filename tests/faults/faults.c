@@ -2803,6 +2803,144 @@ static int mode_storm(void)
 }
 
 /* ================================================================== */
+/* restart: a host's start, which can take up to the deadline, holds  */
+/* up no one who does not need the new host                           */
+
+static atomic_int restart_stop;
+static _Atomic double restart_kill_ms; /* when the host was killed; 0: not yet */
+
+struct restart_worker {
+	pthread_t th;
+	int in_flight;  /* calls started before the kill that ended after it */
+	double slowest; /* of those, the longest from the kill to the answer */
+	CK_RV rv;       /* the first of those answers */
+};
+
+static void *restart_worker_main(void *p)
+{
+	struct restart_worker *w = p;
+	CK_INFO info;
+
+	while (!atomic_load(&restart_stop)) {
+		double k0 = atomic_load(&restart_kill_ms);
+		CK_RV rv = F->C_GetInfo(&info);
+		double end = now_ms();
+		if (k0 == 0 && (k0 = atomic_load(&restart_kill_ms)) != 0 && rv != CKR_OK) {
+			/* in flight at the kill: answered without waiting for the next host */
+			if (w->in_flight++ == 0)
+				w->rv = rv;
+			if (end - k0 > w->slowest)
+				w->slowest = end - k0;
+		}
+		/* Calls started after the kill go on: the first of them
+		 * starts the next host, and the others wait for it. */
+	}
+	return NULL;
+}
+
+static void *restart_caller_main(void *p)
+{
+	CK_INFO info;
+	*(CK_RV *)p = F->C_GetInfo(&info);
+	return NULL;
+}
+
+static int mode_restart(void)
+{
+	if (!setup(0))
+		return finish();
+	F = load_library(lib_path);
+	if (F == NULL)
+		return finish();
+	CK_RV rv = initialize();
+	if (!check(rv == CKR_OK, "restart: C_Initialize: %s", rvs(rv)))
+		return finish();
+
+	/* 1. While the next host hangs in its C_Initialize, a second
+	 * C_Initialize answers at once. */
+	CK_INFO info;
+	rv = F->C_GetInfo(&info);
+	arm("hang:C_Initialize");
+	pid_t hp = host_pid();
+	if (!check(hp > 0 && kill(hp, SIGKILL) == 0, "restart: killing the host (pid %d)", (int)hp))
+		return finish();
+	struct watch w;
+	watch_start(&w, "restart: C_Initialize during a start", KILL_NONE, 0, 30000, NULL);
+	for (int i = 0; i < 2000 && !proc_ended(hp); i++)
+		sleep_ms(1);
+	rv = F->C_GetInfo(&info);
+	check(rv == CKR_DEVICE_ERROR, "restart: the call that finds the host dead gets CKR_DEVICE_ERROR: %s", rvs(rv));
+	pthread_t th;
+	CK_RV starter = CKR_OK;
+	double t0 = now_ms();
+	pthread_create(&th, NULL, restart_caller_main, &starter);
+	sleep_ms(300); /* the caller is in the start, the vendor hanging */
+	double s = now_ms();
+	rv = F->C_Initialize(NULL);
+	double dt = now_ms() - s;
+	pthread_join(th, NULL);
+	double took = now_ms() - t0;
+	watch_stop(&w);
+	check(starter == CKR_DEVICE_ERROR && took >= deadline_ms * 0.8,
+	      "restart: the call that starts a host whose C_Initialize hangs gets CKR_DEVICE_ERROR at the deadline: %s after %.0f ms",
+	      rvs(starter), took);
+	check(rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && dt < 200,
+	      "restart: C_Initialize during that start answers CKR_CRYPTOKI_ALREADY_INITIALIZED at once: %s after %.0f ms",
+	      rvs(rv), dt);
+
+	/* 2. Calls in flight when the host dies get CKR_DEVICE_ERROR at once,
+	 * though a call after them, on another thread, starts a host that
+	 * hangs. Rounds of six threads calling in a loop. */
+	int in_flight = 0, rounds = 4, bad_rv = 0;
+	double slowest = 0;
+	for (int r = 0; r < rounds; r++) {
+		arm("none");
+		rv = F->C_GetInfo(&info);
+		if (rv != CKR_OK) {
+			sleep_ms(200); /* the back-off of the hung start */
+			rv = F->C_GetInfo(&info);
+		}
+		if (!check(rv == CKR_OK, "restart: round %d: a new host answers: %s", r + 1, rvs(rv)))
+			break;
+		struct restart_worker ws[6];
+		memset(ws, 0, sizeof ws);
+		atomic_store(&restart_stop, 0);
+		atomic_store(&restart_kill_ms, 0);
+		for (int i = 0; i < 6; i++)
+			pthread_create(&ws[i].th, NULL, restart_worker_main, &ws[i]);
+		sleep_ms(100);
+		arm("hang:C_Initialize");
+		hp = host_pid();
+		watch_start(&w, "restart: calls in flight at a host's death", KILL_NONE, 0, 30000, NULL);
+		atomic_store(&restart_kill_ms, now_ms());
+		if (hp > 0)
+			kill(hp, SIGKILL);
+		sleep_ms(50);
+		atomic_store(&restart_stop, 1);
+		for (int i = 0; i < 6; i++) {
+			pthread_join(ws[i].th, NULL);
+			in_flight += ws[i].in_flight;
+			bad_rv += ws[i].in_flight > 0 && ws[i].rv != CKR_DEVICE_ERROR;
+			if (ws[i].slowest > slowest)
+				slowest = ws[i].slowest;
+		}
+		watch_stop(&w);
+	}
+	note("restart: %d calls in flight at a host's death in %d rounds, the slowest answered %.0f ms after it", in_flight,
+	     rounds, slowest);
+	check(in_flight > 0 && bad_rv == 0, "restart: the calls in flight at a host's death get CKR_DEVICE_ERROR: %d calls, %d did not",
+	      in_flight, bad_rv);
+	check(slowest < deadline_ms / 4,
+	      "restart: they get it before the next host's start (hung for %.0f ms) ends: the slowest after %.0f ms", deadline_ms,
+	      slowest);
+	arm("none");
+	sleep_ms(300);
+	rv = F->C_Finalize(NULL);
+	check(rv == CKR_OK || rv == CKR_DEVICE_ERROR, "restart: C_Finalize: %s", rvs(rv));
+	return finish();
+}
+
+/* ================================================================== */
 
 static int run_mode(const char *mode);
 
@@ -2849,7 +2987,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 4) {
-		fprintf(stderr, "usage: faults LIB PIN [forked:]matrix|threads|appsig|appkill|storm\n");
+		fprintf(stderr, "usage: faults LIB PIN [forked:]matrix|threads|appsig|appkill|storm|restart\n");
 		return 2;
 	}
 	lib_path = argv[1];
@@ -2876,6 +3014,8 @@ static int run_mode(const char *mode)
 		return mode_appkill();
 	if (strcmp(mode, "storm") == 0)
 		return mode_storm();
+	if (strcmp(mode, "restart") == 0)
+		return mode_restart();
 	fprintf(stderr, "faults: unknown mode %s\n", mode);
 	return 2;
 }

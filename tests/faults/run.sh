@@ -10,13 +10,15 @@
 #   appsig   the application's own SIGCHLD / SIGPIPE handling
 #   appkill  the host ends with the application, even on SIGKILL
 #   storm    a vendor that dies at every start: no fork storm, no hang
+#   restart  a host's start (up to the deadline) holds up only the calls
+#            that need the new host
 # Prints every check ("ok   - ..." / "FAIL - ..."), then the tables, and ends
 # with "N passed, N failed" (N counts checks). Exit status non-zero on any
 # failure.
 #
 # Environment (optional):
 #   FAULTS_ONLY       space-separated runs (default: all): matrix matrix-nosandbox
-#                     threads appsig appsig-nosandbox appkill appkill-nosandbox storm
+#                     threads appsig appsig-nosandbox appkill appkill-nosandbox storm restart
 #   FAULTS_KINDS      comma-separated fault kinds (default: all; see faults.c)
 #   FAULTS_FUNCS      comma-separated functions (default: all)
 #   FAULTS_TIMEOUT    the proxy's per-call deadline (default 2s)
@@ -33,7 +35,7 @@ die() {
 	exit 2
 }
 
-LIB=$ROOT/build/libp11isolate.so
+LIB=${P11TEST_LIB:-$ROOT/build/libp11isolate.so}
 FAULTMOD=${P11TEST_FAULTMOD:-$ROOT/build/tests/libfaultmod.so}
 DRIVER=$ROOT/build/tests/faults/faults
 SOFTHSM=${P11TEST_SOFTHSM:-/usr/lib/softhsm/libsofthsm2.so}
@@ -91,6 +93,7 @@ runs=(
 	"appkill||appkill"
 	"appkill-nosandbox|P11ISOLATE_SANDBOX=off|appkill"
 	"storm||storm"
+	"restart||restart"
 	"forked-matrix|FAULTS_KINDS=segv,abort,exit3,kill-outside,hang,fork+segv|forked:matrix"
 	"forked-threads|FAULTS_KINDS=segv,exit3,hang|forked:threads"
 )
