@@ -12,6 +12,9 @@ HOST_BIN := proxy/hostimage/p11isolate-host
 LIB      := $(BUILD)/libp11isolate.so
 CMD      := $(BUILD)/p11isolate
 PROBE    := $(BUILD)/p11isolate-probe
+VETDRV   := $(BUILD)/p11isolate-vet-driver
+WATCH    := $(BUILD)/libp11isolate-watch.so
+VETMODS  := $(BUILD)/tests/libhostile.so $(BUILD)/tests/libbadmod.so
 BINDIR   ?= $(PREFIX)/bin
 DATADIR  ?= $(PREFIX)/share/p11isolate
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -31,7 +34,7 @@ APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p1
 
 .PHONY: all deps demo test unit integration vet fuzz bench bench-baseline isolation install clean generate
 
-all: $(LIB) $(CMD) $(PROBE)
+all: $(LIB) $(CMD) $(PROBE) $(VETDRV) $(WATCH)
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -70,6 +73,29 @@ $(PROBE): cmd/p11isolate-probe/probe.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_C) -o $@ $< -ldl
 
+# p11isolate vet's driver (it loads the library and makes the calls) and
+# the shim that reports the vendor's behaviour, preloaded into the host of
+# a vetting run only.
+$(VETDRV): cmd/p11isolate-vet/driver.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_C) -o $@ $< -ldl -lpthread
+
+$(WATCH): host/watch/watch.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
+
+# The modules vet is tested on: one that does what a reviewer must see
+# (files, network, environment, processes, signals), one badly built and
+# badly behaved (built without hardening on purpose).
+$(BUILD)/tests/libhostile.so: tests/vetmods/hostile.c
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
+
+$(BUILD)/tests/libbadmod.so: tests/vetmods/bad.c
+	@mkdir -p $(BUILD)/tests
+	$(CC) -std=gnu11 -O0 -g -fPIC -shared -fno-stack-protector -U_FORTIFY_SOURCE -Wl,-z,norelro -Wl,-z,execstack \
+		-Wl,-rpath,/tmp/badmod -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -o $@ $< -ldl -lpthread
+
 $(FAULTMOD): tests/faultmod/faultmod.c tests/common/tls_prf.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
@@ -84,7 +110,7 @@ generate:
 # cgo's own generated code needs -Wno-unused-parameter; the hand-written C
 # is held to the full warning set here.
 vet: $(HOST_BIN)
-	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c host/host.c host/invoke_gen.c host/spin.c cmd/p11isolate-probe/probe.c
+	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c host/host.c host/invoke_gen.c host/spin.c cmd/p11isolate-probe/probe.c host/watch/watch.c tests/vetmods/hostile.c tests/vetmods/load.c
 	@# The library's C as it is compiled: one unit including the rest of cshim/.
 	$(CC) $(CFLAGS_C) -fsyntax-only proxy/plane.c
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
@@ -102,7 +128,7 @@ fuzz: $(HOST_BIN)
 	$(CGO_ENV) $(GO) test ./proxy -run '^$$' -fuzz FuzzRingReply -fuzztime 20s
 	$(CGO_ENV) $(GO) test ./internal/cwire -run '^$$' -fuzz FuzzSHA256 -fuzztime 10s
 
-integration: $(LIB) $(CMD) $(PROBE) $(FAULTMOD) $(DRIVER)
+integration: $(LIB) $(CMD) $(PROBE) $(VETDRV) $(WATCH) $(VETMODS) $(FAULTMOD) $(DRIVER)
 	tests/run.sh
 	tests/bench/run.sh --quick
 
@@ -127,11 +153,13 @@ demo: deps
 	$(MAKE) $(LIB) $(FAULTMOD)
 	tests/demo.sh
 
-install: $(LIB) $(CMD) $(PROBE)
+install: $(LIB) $(CMD) $(PROBE) $(VETDRV) $(WATCH)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
 	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libp11isolate.so
 	install -m 0755 $(BUILD)/p11isolate-host $(DESTDIR)$(LIBDIR)/p11isolate-host
 	install -m 0755 $(PROBE) $(DESTDIR)$(LIBDIR)/p11isolate-probe
+	install -m 0755 $(VETDRV) $(DESTDIR)$(LIBDIR)/p11isolate-vet-driver
+	install -m 0644 $(WATCH) $(DESTDIR)$(LIBDIR)/libp11isolate-watch.so
 	install -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/p11isolate
 	printf '%s\n' '# p11-kit module file: copy to /etc/pkcs11/modules/p11isolate.module and name the vendor module.' \
 		'module: $(LIBDIR)/libp11isolate.so' 'x-init-reserved: module=/path/to/vendor-pkcs11.so' \

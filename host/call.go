@@ -64,6 +64,7 @@ type out struct {
 type attr struct {
 	a      *C.CK_ATTRIBUTE
 	cap    uint64
+	given  C.CK_ULONG // ulValueLen as the vendor got it
 	nested []attr
 }
 
@@ -416,6 +417,7 @@ func (c *call) getTemplate(depth int) (unsafe.Pointer, []attr, uint64) {
 			at.ulValueLen = C.CK_ULONG(clamp(recs[i].cap))
 			at.pValue = ptr(c.outBuf(clamp(recs[i].cap)))
 		}
+		recs[i].given = at.ulValueLen
 	}
 	return p, recs, uint64(n)
 }
@@ -495,7 +497,7 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 			e.Nil() // the proxy sent none either (NULL, or too large)
 			return
 		}
-		c.encodeTemplate(e, o.tmpl)
+		c.encodeTemplate(e, o.tmpl, templateAnswered(rv))
 	case 'L', 'K', 'F':
 		count := uint64(0)
 		switch {
@@ -540,19 +542,39 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 	}
 }
 
+// templateAnswered: whether a C_GetAttributeValue that returned rv has
+// answered every attribute of its template (PKCS#11 2.40 §5.7: these four
+// codes). After another code the template holds what the vendor wrote, if
+// anything.
+func templateAnswered(rv uint64) bool {
+	switch rv {
+	case C.CKR_OK, C.CKR_ATTRIBUTE_SENSITIVE, C.CKR_ATTRIBUTE_TYPE_INVALID, C.CKR_BUFFER_TOO_SMALL:
+		return true
+	}
+	return false
+}
+
 // encodeTemplate writes each attribute's ulValueLen and, where the vendor
 // filled the application's buffer, the value: bytes, or a nested template.
-func (c *call) encodeTemplate(e *wire.Encoder, t []attr) {
+// When the call did not answer the template (answered false), an attribute
+// whose length the vendor left alone sends the application's own length
+// and no value: a module loaded directly writes nothing there, and the
+// proxy must not write the buffer it was told about, which may be smaller.
+func (c *call) encodeTemplate(e *wire.Encoder, t []attr, answered bool) {
 	e.ArrayLen(len(t))
 	for _, a := range t {
 		n := uint64(a.a.ulValueLen)
+		untouched := !answered && a.nested == nil && a.a.ulValueLen == a.given
+		if untouched && a.a.pValue != nil {
+			n = a.cap // the vendor saw it clamped
+		}
 		e.Uint(uint64(a.a._type))
 		e.Uint(n)
 		switch {
-		case a.a.pValue == nil || n == uint64(C.CK_UNAVAILABLE_INFORMATION):
+		case untouched || a.a.pValue == nil || n == uint64(C.CK_UNAVAILABLE_INFORMATION):
 			e.Nil()
 		case a.nested != nil:
-			c.encodeTemplate(e, a.nested)
+			c.encodeTemplate(e, a.nested, answered)
 		case n <= clamp(a.cap):
 			c.putData(e, uintptr(a.a.pValue), n)
 		default:

@@ -22,10 +22,11 @@ rm -f "$root.make.out"
 lib=$root/usr/local/lib/p11isolate/libp11isolate.so
 cmd=$root/usr/local/bin/p11isolate
 example=$root/usr/local/share/p11isolate/p11isolate.module.example
-for f in "$lib" "$root/usr/local/lib/p11isolate/p11isolate-host" "$root/usr/local/lib/p11isolate/p11isolate-probe" "$cmd" "$example"; do
+for f in "$lib" "$root/usr/local/lib/p11isolate/p11isolate-host" "$root/usr/local/lib/p11isolate/p11isolate-probe" \
+	"$root/usr/local/lib/p11isolate/p11isolate-vet-driver" "$root/usr/local/lib/p11isolate/libp11isolate-watch.so" "$cmd" "$example"; do
 	[[ -f $f ]] || bad "make install did not install ${f#"$root"}"
 done
-((fail == 0)) && ok "make install DESTDIR=... PREFIX=/usr/local: library, host, probe, command, p11-kit module example"
+((fail == 0)) && ok "make install DESTDIR=... PREFIX=/usr/local: library, host, probe, vet driver and watch shim, command, p11-kit module example"
 if grep -qx "module: /usr/local/lib/p11isolate/libp11isolate.so" "$example"; then
 	ok "the module file example names the installed library"
 else
@@ -36,7 +37,7 @@ out=$("$cmd" version)
 if [[ $out =~ ^p11isolate\ .+\ \(build\ [0-9a-f]{16},\ wire\ protocol\ [0-9]+, ]]; then ok "p11isolate version: $out"; else bad "p11isolate version: $out"; fi
 out=$("$cmd" help)
 missing=""
-for s in module timeout keygen_timeout log vendor_reserved host memory_limit sandbox sandbox_paths env module_sha256; do
+for s in module timeout keygen_timeout log trace vendor_reserved host memory_limit sandbox sandbox_paths env module_sha256; do
 	grep -q "^  $s " <<<"$out" || missing+=" $s"
 done
 if [[ -z $missing ]]; then ok "p11isolate help documents every setting"; else bad "p11isolate help lacks:$missing"; fi

@@ -7,6 +7,7 @@
 //	                     module loaded through the library exactly as an
 //	                     application would load it: its identity, its slots,
 //	                     and the sandbox the host obtained and missed
+//	p11isolate vet       a report on a vendor module run only in the host
 package main
 
 import (
@@ -46,6 +47,8 @@ func main() {
 		usage(os.Stdout)
 	case "check":
 		os.Exit(check(args[1:], os.Stdout))
+	case "vet":
+		os.Exit(vet(args[1:], os.Stdout))
 	default:
 		fmt.Fprintf(os.Stderr, "p11isolate: unknown command %q: run 'p11isolate help'\n", args[0])
 		os.Exit(2)
@@ -53,7 +56,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: p11isolate version | help | check [--library PATH]
+	fmt.Fprint(w, `usage: p11isolate version | help | check [--library PATH] | vet [options] MODULE
 
 p11isolate runs a vendor's PKCS#11 module in a sandboxed host process behind
 libp11isolate.so, a drop-in PKCS#11 module: point the application at
@@ -68,6 +71,18 @@ libp11isolate.so and p11isolate at the vendor's module.
             the sandbox layers the host obtained and missed. --library names
             the libp11isolate.so to load (default: the one installed beside
             this command). Exit status 0 when the module loaded and answered.
+  vet       vet a vendor module before trusting it: run it only inside the
+            host and report its identity (hash, ELF hardening, exports),
+            inventory (slots, tokens, mechanisms), conformance to the
+            spec's call rules, robustness under malformed arguments
+            (crashes, hangs, lies, undefined codes, each with a
+            reproducer), behaviour (files, network, processes, threads,
+            environment, signal handlers, leaks over many calls) and cost.
+            Markdown (--markdown FILE, default stdout) and JSON (--json
+            FILE); exit status 1 when a --fail-on category has findings
+            (default crash,hang,lie,undefined). 'p11isolate vet -h' lists
+            the options; PINs come from files or P11ISOLATE_VET_PIN and
+            P11ISOLATE_VET_SO_PIN, never the command line.
 
 Settings are read, highest first, from the environment (P11ISOLATE_<NAME>),
 from C_Initialize's pReserved string ("module=/path/vendor.so name=value ..."),

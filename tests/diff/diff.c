@@ -2225,6 +2225,21 @@ static void area_objects(void)
 		if (c)
 			destroy("C_DestroyObject(copy)", c);
 		rrv("C_DestroyObject(copy) again", P(C_DestroyObject)(S, c));
+		/* A refused C_GetAttributeValue (a destroyed object, a bad
+		 * session) leaves the template alone: its lengths as the
+		 * application set them, no byte of its buffers written. */
+		static const struct {
+			const char *n;
+			CK_SESSION_HANDLE s;
+		} refused[] = {{"destroyed object", 0}, {"bad session", BAD_SESSION}};
+		for (size_t i = 0; i < ARRAY_LEN(refused); i++) {
+			CK_BYTE vbuf[64];
+			memset(vbuf, CANARY, sizeof vbuf);
+			CK_ATTRIBUTE ra[2] = {{CKA_LABEL, vbuf, 16}, {CKA_ID, vbuf + 32, 16}};
+			rv = P(C_GetAttributeValue)(refused[i].s ? refused[i].s : S, c, ra, 2);
+			rec(fmt("C_GetAttributeValue(%s)", refused[i].n), "rv=%s lens=%s,%s buffers=%s", rvn(rv),
+			    ulong_s(ra[0].ulValueLen), ulong_s(ra[1].ulValueLen), untouched(vbuf, 0, sizeof vbuf) ? "untouched" : "written");
+		}
 		rrv("C_DestroyObject(bad object)", P(C_DestroyObject)(S, BAD_OBJECT));
 		rrv("C_DestroyObject(undestroyable)", P(C_DestroyObject)(S, k_noenc));
 		rrv("C_DestroyObject(token object in RO session)", P(C_DestroyObject)(R, k_tokaes));

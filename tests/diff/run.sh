@@ -28,7 +28,7 @@ root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd -- "$root"
 
 softhsm=${P11TEST_SOFTHSM:-/usr/lib/softhsm/libsofthsm2.so}
-lib=$root/build/libp11isolate.so
+lib=${P11TEST_LIB:-$root/build/libp11isolate.so}
 bin=$root/build/tests/diff
 
 [[ -f $softhsm ]] || { echo "diff: SoftHSM2 not found at $softhsm" >&2; exit 2; }
