@@ -125,6 +125,18 @@ $assertion"
 	fi
 done
 
+# Every other way faultmod makes a vendor die or hang, in C_Sign during the
+# conformance checks: each is a crash or a hang under Robustness.
+for kind in hlt bus ill fpe abort stack kill exit0 exit3 spin oom; do
+	category=crash
+	[[ $kind == spin || $kind == oom ]] && category=hang # oom: malloc fails under the memory limit, and it retries
+	if FAULTMOD_MODULE=$SOFTHSM FAULTMOD_FAULT=$kind:C_Sign vet "kind-$kind" 1 --pin-file "$work/pin" \
+		--env 'SOFTHSM2_CONF,FAULTMOD_*' --skip robustness,leaks,cost --timeout 2s --fail-on "$category" \
+		build/tests/libfaultmod.so; then
+		check "kind-$kind" "want(findings('$category', 'C_Sign'), 'Robustness: the $category in C_Sign ($kind)')"
+	fi
+done
+
 # 3. The hostile module: what it did, under Behaviour.
 if HOSTILE_MODULE=$SOFTHSM HOSTILE_MARKER=vet-marker-71 vet hostile 1 --pin-file "$work/pin" \
 	--env 'SOFTHSM2_CONF,HOSTILE_*,HOME' --calls 300 --fail-on network,process,thread,signal build/tests/libhostile.so; then

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ func vet(args []string, stdout io.Writer) int {
 	fs.StringVar(&o.mdOut, "markdown", "-", "write the report as Markdown to this file (- for stdout, empty for none)")
 	fs.StringVar(&o.failOn, "fail-on", "crash,hang,lie,undefined", "exit 1 when the report has any of: "+strings.Join(policyNames(), ","))
 	fs.IntVar(&o.calls, "calls", 10000, "calls of the leak check")
+	fs.StringVar(&o.skip, "skip", "", "sections not to run: any of conformance,robustness,leaks,cost")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "per-call deadline while vetting: a call that takes longer counts as a hang")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: p11isolate vet [options] MODULE")
@@ -73,10 +75,10 @@ func vet(args []string, stdout io.Writer) int {
 }
 
 type vetOptions struct {
-	library, module, slot, pinFile, soPinFile, env, jsonOut, mdOut, failOn string
-	throwaway                                                              bool
-	calls                                                                  int
-	timeout                                                                time.Duration
+	library, module, slot, pinFile, soPinFile, env, jsonOut, mdOut, failOn, skip string
+	throwaway                                                                    bool
+	calls                                                                        int
+	timeout                                                                      time.Duration
 }
 
 // Report is the vetting report; the Markdown and the JSON carry the same
@@ -253,6 +255,14 @@ func runVet(o *vetOptions) (*Report, error) {
 	}
 	if o.slot != "" {
 		set["VET_SLOT"] = o.slot
+	}
+	if o.skip != "" {
+		for _, s := range strings.Split(o.skip, ",") {
+			if !slices.Contains([]string{"conformance", "robustness", "leaks", "cost"}, s) {
+				return nil, fmt.Errorf("--skip: unknown section %q (conformance, robustness, leaks, cost)", s)
+			}
+		}
+		set["VET_SKIP"] = o.skip
 	}
 	pin, soPin, err := pins(o)
 	if err != nil {
