@@ -176,7 +176,9 @@ func markdown(r *Report) []byte {
 			return fmt.Sprintf("%s → %s (by %s)", e.Sig, e.Handler, base(e.By))
 		}))
 		if len(bh.Libraries) > 0 {
-			p("- Libraries it loaded: %s\n", eventList(bh.Libraries, func(e Event) string { return "`" + e.Path + "`" })[2:])
+			p("- Libraries it loaded: %s\n", eventList(bh.Libraries, func(e Event) string {
+				return fmt.Sprintf("`%s` (%s, by %s%s)", e.Path, okErr(e), base(e.By), times(e.Count))
+			})[2:])
 		}
 		if bh.Truncated {
 			p("- (more events than the shim reports: the first 1000 are shown)\n")

@@ -488,15 +488,26 @@ func behaviour(log string) (Behaviour, string) {
 		case "signal":
 			b.Signals = append(b.Signals, e)
 		case "dlopen":
-			b.Libraries = append(b.Libraries, e)
+			key := "\x01" + e.Path + "\x00" + e.By
+			if f, ok := files[key]; ok {
+				f.Count++
+				continue
+			}
+			e.Count = 1
+			files[key] = &e
 		case "truncated":
 			b.Truncated = true
 		case "watching":
 		}
 	}
-	for _, f := range files {
-		b.Files = append(b.Files, *f)
+	for key, f := range files {
+		if key[0] == 1 {
+			b.Libraries = append(b.Libraries, *f)
+		} else {
+			b.Files = append(b.Files, *f)
+		}
 	}
+	sort.Slice(b.Libraries, func(i, j int) bool { return b.Libraries[i].Path < b.Libraries[j].Path })
 	sort.Slice(b.Files, func(i, j int) bool { return b.Files[i].Path < b.Files[j].Path })
 	sort.Strings(b.Env)
 	return b, sandbox
