@@ -259,9 +259,11 @@ func okErr(e Event) string {
 	return "failed"
 }
 
+// times counts the hosts that did the same: the watch shim reports a
+// repeated open, dlopen, connect or handler once per process.
 func times(n int) string {
 	if n > 1 {
-		return fmt.Sprintf(", %d times", n)
+		return fmt.Sprintf(", in %d hosts", n)
 	}
 	return ""
 }

@@ -186,7 +186,9 @@ type Behaviour struct {
 	Watched   bool     `json:"watched"` // the shim reported: its silence means nothing happened
 }
 
-// Event is one line of the watch shim.
+// Event is one line of the watch shim (Count: of the hosts of the run that
+// reported it; the shim reports a repeated open, dlopen, connect or
+// handler once per process).
 type Event struct {
 	Ev      string `json:"ev"`
 	By      string `json:"by,omitempty"`

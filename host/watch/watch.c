@@ -76,6 +76,8 @@ static struct link_map *main_map; /* the host executable: never reported */
 static struct link_map *self_map; /* this shim: never reported */
 static unsigned lines;            /* lines written so far (atomic) */
 static uint64_t getenv_seen[GETENV_SLOTS]; /* name hashes (atomic) */
+#define LINE_SLOTS 4096
+static uint64_t line_seen[LINE_SLOTS]; /* hashes of lines reported once (atomic) */
 
 /*
  * Set while this thread formats an event, so that anything our own
@@ -123,6 +125,7 @@ struct ev {
 	char buf[LINE_SIZE];
 	size_t n;
 	int saved_errno;
+	int once; /* a line reported once: the same open, dlopen, connect or handler again is no news */
 };
 
 static void put_n(struct ev *e, const char *s, size_t n)
@@ -265,6 +268,8 @@ static void begin(struct ev *e, const char *ev, const char *call, const char *by
 {
 	e->saved_errno = errno;
 	e->n = 0;
+	e->once = strcmp(ev, "open") == 0 || strcmp(ev, "dlopen") == 0 || strcmp(ev, "connect") == 0 ||
+		  strcmp(ev, "signal") == 0;
 	put(e, "p11isolate-watch {\"ev\":\"");
 	put(e, ev);
 	put(e, "\"");
@@ -310,11 +315,18 @@ static void write_line(const char *s, size_t n)
 	}
 }
 
+static int first_sight_in(uint64_t *table, size_t slots, const char *s, size_t n);
+
 static void end(struct ev *e)
 {
 	static const char trunc[] = "p11isolate-watch {\"ev\":\"truncated\"}\n";
 	e->buf[e->n++] = '}';
 	e->buf[e->n++] = '\n';
+	if (e->once && !first_sight_in(line_seen, LINE_SLOTS, e->buf, e->n)) {
+		errno = e->saved_errno;
+		busy = 0;
+		return;
+	}
 	/* Past the cap, stop counting too, so the counter can never wrap. */
 	unsigned n = __atomic_load_n(&lines, __ATOMIC_RELAXED);
 	if (n <= MAX_LINES)
@@ -733,28 +745,30 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
 /* getenv, secure_getenv                                               */
 
 /*
- * True the first time name is seen.  Names are kept as 64-bit FNV-1a
- * hashes in a fixed table filled front to back: every thread races for the
- * same first free slot, so a name is claimed once.  A full table reports
- * every name (the line cap still holds).
+ * True the first time the n bytes at s are seen in table (slots entries).
+ * They are kept as 64-bit FNV-1a hashes in a fixed table filled front to
+ * back: every thread races for the same first free slot, so a string is
+ * claimed once.  A full table reports everything (the line cap still
+ * holds).
  */
-static int first_sight(const char *name)
+static int first_sight_in(uint64_t *table, size_t slots, const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
 	if (h == 0)
 		h = 1; /* 0 marks a free slot */
-	for (size_t i = 0; i < GETENV_SLOTS; i++) {
-		uint64_t cur = __atomic_load_n(&getenv_seen[i], __ATOMIC_ACQUIRE);
-		if (cur == 0 && __atomic_compare_exchange_n(&getenv_seen[i], &cur, h, 0,
-							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	for (size_t i = 0; i < slots; i++) {
+		uint64_t cur = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+		if (cur == 0 && __atomic_compare_exchange_n(&table[i], &cur, h, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			return 1;
 		if (cur == h)
 			return 0;
 	}
 	return 1;
 }
+
+static int first_sight(const char *name) { return first_sight_in(getenv_seen, GETENV_SLOTS, name, strlen(name)); }
 
 static void report_getenv(const void *ra, const char *call, const char *name, const char *value)
 {
