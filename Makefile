@@ -87,11 +87,11 @@ $(WATCH): host/watch/watch.c
 # The modules vet is tested on: one that does what a reviewer must see
 # (files, network, environment, processes, signals), one badly built and
 # badly behaved (built without hardening on purpose).
-$(BUILD)/tests/libhostile.so: tests/vetmods/hostile.c
+$(BUILD)/tests/libhostile.so: tests/vetmods/hostile.c tests/vetmods/forward.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
 
-$(BUILD)/tests/libbadmod.so: tests/vetmods/bad.c
+$(BUILD)/tests/libbadmod.so: tests/vetmods/bad.c tests/vetmods/forward.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) -std=gnu11 -O0 -g -fPIC -shared -fno-stack-protector -U_FORTIFY_SOURCE -Wl,-z,norelro -Wl,-z,execstack \
 		-Wl,-rpath,/tmp/badmod -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -o $@ $< -ldl -lpthread

@@ -47,7 +47,8 @@
 
 #include <p11-kit/pkcs11.h>
 
-#define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#include "forward.h"
+
 
 #define LEAK_BYTES 4096
 #define BAD_SLOT 0x10000UL
@@ -157,15 +158,9 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 	if (out == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (real == NULL) {
-		const char *path = getenv("BADMOD_MODULE");
-		void *h = dlopen(path != NULL && *path ? path : DEFAULT_MODULE, RTLD_NOW | RTLD_LOCAL);
-		if (h == NULL)
+		CK_FUNCTION_LIST_PTR fl = forward_load("BADMOD_MODULE", &list);
+		if (fl == NULL)
 			return CKR_GENERAL_ERROR;
-		CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList");
-		CK_FUNCTION_LIST_PTR fl = NULL;
-		if (get == NULL || get(&fl) != CKR_OK || fl == NULL)
-			return CKR_GENERAL_ERROR;
-		list = *fl;
 		list.C_GetFunctionList = C_GetFunctionList;
 		list.C_GetInfo = bad_GetInfo;
 		list.C_OpenSession = bad_OpenSession;

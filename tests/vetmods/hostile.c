@@ -34,7 +34,8 @@
 
 #include <p11-kit/pkcs11.h>
 
-#define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#include "forward.h"
+
 
 static CK_FUNCTION_LIST_PTR real;
 static CK_FUNCTION_LIST list;
@@ -109,15 +110,9 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 	if (out == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (real == NULL) {
-		const char *path = getenv("HOSTILE_MODULE");
-		void *h = dlopen(path != NULL && *path ? path : DEFAULT_MODULE, RTLD_NOW | RTLD_LOCAL);
-		if (h == NULL)
+		CK_FUNCTION_LIST_PTR fl = forward_load("HOSTILE_MODULE", &list);
+		if (fl == NULL)
 			return CKR_GENERAL_ERROR;
-		CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList");
-		CK_FUNCTION_LIST_PTR fl = NULL;
-		if (get == NULL || get(&fl) != CKR_OK || fl == NULL)
-			return CKR_GENERAL_ERROR;
-		list = *fl;
 		list.C_Initialize = hostile_Initialize;
 		/* Also ours, or a caller asking the list for the list would get
 		 * SoftHSM2's own and skip hostile_Initialize. */
