@@ -747,13 +747,19 @@ fail:
 	return rv;
 }
 
+/* wait_start waits out a host's start (sup.mu held, released meanwhile). */
+static void wait_start(void)
+{
+	while (sup.starting)
+		pthread_cond_wait(&sup.started, &sup.mu);
+}
+
 /* start_host runs start with sup.mu released (held on entry and
  * return), after any start under way. Only a host that started takes up a
  * handle generation. */
 static CK_RV start_host(struct host **out)
 {
-	while (sup.starting)
-		pthread_cond_wait(&sup.started, &sup.mu);
+	wait_start();
 	sup.starting = 1;
 	pthread_mutex_unlock(&sup.mu);
 	CK_RV rv = start(out);
@@ -763,13 +769,6 @@ static CK_RV start_host(struct host **out)
 	sup.starting = 0;
 	pthread_cond_broadcast(&sup.started);
 	return rv;
-}
-
-/* wait_start waits out a host's start (sup.mu held, released meanwhile). */
-static void wait_start(void)
-{
-	while (sup.starting)
-		pthread_cond_wait(&sup.started, &sup.mu);
 }
 
 /* failed_start sets the back-off after a host failed to start: the first
@@ -1029,9 +1028,10 @@ static CK_RV sup_initialize(const void *plan, size_t len, const struct p11i_init
 	return rv;
 }
 
-/* initialize_traced is C_Initialize with its trace line: the settings
- * that turn the trace on come with it. */
-static CK_RV initialize_traced(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp)
+/* p11i_sup_initialize is C_Initialize with its trace line (the settings
+ * that turn the trace on come with it); argp is the application's
+ * pInitArgs, for the trace. */
+CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp)
 {
 	struct trace_pre pre = { 0 };
 	pid_t host_pid = 0;
@@ -1041,11 +1041,6 @@ static CK_RV initialize_traced(const void *plan, size_t len, const struct p11i_i
 	if (tracing())
 		trace_call(0, &argp, &pre, rv, now_ns() - t0, host_pid);
 	return rv;
-}
-
-CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp)
-{
-	return initialize_traced(plan, len, in, argp);
 }
 
 int p11i_sup_initialized(void)
@@ -1062,7 +1057,7 @@ static CK_RV child_initialize(uintptr_t *args)
 	CK_RV rv = p11i_init_read((const void *)args[0], &in);
 
 	if (rv == CKR_OK)
-		rv = initialize_traced(NULL, 0, &in, args[0]);
+		rv = p11i_sup_initialize(NULL, 0, &in, args[0]);
 	p11i_init_free(&in);
 	return rv;
 }

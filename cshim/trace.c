@@ -272,6 +272,19 @@ static void tl_template(struct tline *t, const void *p, CK_ULONG count)
 	tl_printf(t, "]");
 }
 
+/* tl_ulongs appends ,"key":[...] with the first n (at most 64) CK_ULONGs
+ * at p: slot IDs, object handles. */
+static void tl_ulongs(struct tline *t, const char *key, uintptr_t p, CK_ULONG n)
+{
+	CK_ULONG v;
+
+	tl_printf(t, ",\"%s\":[", key);
+	for (CK_ULONG j = 0; j < n && j < 64; j++)
+		if (p11i_copy_in(&v, (const CK_ULONG *)p + j, sizeof v) == 0)
+			tl_printf(t, "%s%lu", j ? "," : "", v);
+	tl_printf(t, "]");
+}
+
 static void tl_ulong_at(struct tline *t, uintptr_t p)
 {
 	CK_ULONG v;
@@ -440,32 +453,22 @@ static void tl_args(struct tline *t, int id, const uintptr_t *a, const struct tr
 				tl_printf(t, "\"cap\":%lu,", pre->cap[at]);
 			tl_printf(t, "\"%s\":", c == 'Y' ? "len" : "count");
 			tl_ulong_at(t, a[at + 1]);
-			if (c == 'L' && a[at] != 0 && rv == CKR_OK) {
-				CK_ULONG n = 0, s;
-				p11i_copy_in(&n, (const void *)a[at + 1], sizeof n);
-				tl_printf(t, ",\"ids\":[");
-				for (CK_ULONG j = 0; j < n && j < 64; j++)
-					if (p11i_copy_in(&s, (const CK_SLOT_ID *)a[at] + j, sizeof s) == 0)
-						tl_printf(t, "%s%lu", j ? "," : "", s);
-				tl_printf(t, "]");
-			}
+			CK_ULONG n = 0;
+			if (c == 'L' && a[at] != 0 && rv == CKR_OK &&
+			    p11i_copy_in(&n, (const void *)a[at + 1], sizeof n) == 0)
+				tl_ulongs(t, "ids", a[at], n);
 			tl_printf(t, "}");
 			break;
 		case 'G':
 			tl_printf(t, "{\"len\":%lu}", (unsigned long)a[at + 1]);
 			break;
 		case 'F': {
-			CK_ULONG n = 0, h;
+			CK_ULONG n = 0;
 			tl_printf(t, "{\"max\":%lu,\"count\":", (unsigned long)a[at + 1]);
 			tl_ulong_at(t, a[at + 2]);
 			if (rv == CKR_OK && a[at] != 0 && a[at + 2] != 0 &&
-			    p11i_copy_in(&n, (const void *)a[at + 2], sizeof n) == 0) {
-				tl_printf(t, ",\"handles\":[");
-				for (CK_ULONG j = 0; j < n && j < (CK_ULONG)a[at + 1] && j < 64; j++)
-					if (p11i_copy_in(&h, (const CK_OBJECT_HANDLE *)a[at] + j, sizeof h) == 0)
-						tl_printf(t, "%s%lu", j ? "," : "", h);
-				tl_printf(t, "]");
-			}
+			    p11i_copy_in(&n, (const void *)a[at + 2], sizeof n) == 0)
+				tl_ulongs(t, "handles", a[at], n < (CK_ULONG)a[at + 1] ? n : (CK_ULONG)a[at + 1]);
 			tl_printf(t, "}");
 			break;
 		}

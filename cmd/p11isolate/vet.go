@@ -447,12 +447,34 @@ func softhsmConf(work string) (string, error) {
 
 var watchLine = regexp.MustCompile(`host\[\d+\]: p11isolate-watch (\{.*\})\s*$`)
 
+// tally merges events that say the same (the key), counting the hosts
+// that reported them.
+type tally map[string]*Event
+
+func (t tally) add(e Event, key string) {
+	if f, ok := t[key]; ok {
+		f.Count++
+		return
+	}
+	e.Count = 1
+	t[key] = &e
+}
+
+func (t tally) sorted() []Event {
+	var out []Event
+	for _, e := range t {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
 // behaviour gathers the watch shim's events from the log, and the
 // sandbox line.
 func behaviour(log string) (Behaviour, string) {
 	var b Behaviour
 	sandbox := ""
-	files := map[string]*Event{}
+	files, libs := tally{}, tally{}
 	envs := map[string]bool{}
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "sandbox=") && sandbox == "" {
@@ -469,13 +491,7 @@ func behaviour(log string) (Behaviour, string) {
 		b.Watched = true
 		switch e.Ev {
 		case "open":
-			key := e.Path + "\x00" + e.Flags + "\x00" + e.By
-			if f, ok := files[key]; ok {
-				f.Count++
-				continue
-			}
-			e.Count = 1
-			files[key] = &e
+			files.add(e, e.Path+"\x00"+e.Flags+"\x00"+e.By)
 		case "connect":
 			b.Network = append(b.Network, e)
 		case "fork", "exec", "spawn":
@@ -490,27 +506,13 @@ func behaviour(log string) (Behaviour, string) {
 		case "signal":
 			b.Signals = append(b.Signals, e)
 		case "dlopen":
-			key := "\x01" + e.Path + "\x00" + e.By
-			if f, ok := files[key]; ok {
-				f.Count++
-				continue
-			}
-			e.Count = 1
-			files[key] = &e
+			libs.add(e, e.Path+"\x00"+e.By)
 		case "truncated":
 			b.Truncated = true
 		case "watching":
 		}
 	}
-	for key, f := range files {
-		if key[0] == 1 {
-			b.Libraries = append(b.Libraries, *f)
-		} else {
-			b.Files = append(b.Files, *f)
-		}
-	}
-	sort.Slice(b.Libraries, func(i, j int) bool { return b.Libraries[i].Path < b.Libraries[j].Path })
-	sort.Slice(b.Files, func(i, j int) bool { return b.Files[i].Path < b.Files[j].Path })
+	b.Files, b.Libraries = files.sorted(), libs.sorted()
 	sort.Strings(b.Env)
 	return b, sandbox
 }
