@@ -20,6 +20,7 @@ DATADIR  ?= $(PREFIX)/share/p11isolate
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FAULTMOD := $(BUILD)/tests/libfaultmod.so
 DRIVER   := $(BUILD)/tests/p11test
+MOD32    := $(BUILD)/tests/libmod32.so
 SOURCES  := $(shell find proxy host cshim internal cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.inc' -o -name '*.map' | LC_ALL=C sort) go.mod go.sum
 # The proxy and host check in their handshake that they come from one build.
 BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
@@ -29,7 +30,7 @@ BUILD_ID := $(shell cat $(SOURCES) | sha256sum | cut -c1-16)
 CGO_ENV := CGO_CFLAGS="-O2 -g -DP11I_SOURCES=$(BUILD_ID)"
 
 # Debian packages the build, the tests and the demo use.
-APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3-tools default-jdk-headless \
+APT_PACKAGES := gcc make libp11-kit-dev p11-kit softhsm2 opensc opensc-pkcs11 p11-kit-modules openssl libnss3 libnss3-dev libnss3-tools default-jdk-headless \
 	libengine-pkcs11-openssl gnutls-bin python3-pykcs11
 
 .PHONY: all deps demo test unit integration vet fuzz bench bench-baseline isolation install clean generate
@@ -100,6 +101,11 @@ $(FAULTMOD): tests/faultmod/faultmod.c tests/common/tls_prf.h
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -fPIC -shared -o $@ $< -ldl -lpthread
 
+# The PKCS#11 3.2 test module (tests/mod32): no packaged module has 3.2.
+$(MOD32): tests/mod32/mod32.c cshim/sha256.c cshim/pkcs11_3x.h
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_C) -Icshim -fPIC -shared -o $@ tests/mod32/mod32.c cshim/sha256.c -lpthread
+
 $(DRIVER): tests/driver/p11test.c
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS_C) -o $@ $< -ldl -lpthread
@@ -110,7 +116,7 @@ generate:
 # cgo's own generated code needs -Wno-unused-parameter; the hand-written C
 # is held to the full warning set here.
 vet: $(HOST_BIN)
-	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c host/host.c host/invoke_gen.c host/spin.c cmd/p11isolate-probe/probe.c host/watch/watch.c tests/vetmods/hostile.c tests/vetmods/load.c
+	$(CC) $(CFLAGS_C) -fsyntax-only cshim/shim.c cshim/spawn.c cshim/mp.c cshim/plane.c cshim/handles.c cshim/sessions.c host/host.c host/invoke_gen.c host/spin.c cmd/p11isolate-probe/probe.c host/watch/watch.c tests/vetmods/hostile.c tests/vetmods/load.c
 	@# The library's C as it is compiled: one unit including the rest of cshim/.
 	$(CC) $(CFLAGS_C) -fsyntax-only proxy/plane.c
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
@@ -128,7 +134,7 @@ fuzz: $(HOST_BIN)
 	$(CGO_ENV) $(GO) test ./proxy -run '^$$' -fuzz FuzzRingReply -fuzztime 20s
 	$(CGO_ENV) $(GO) test ./internal/cwire -run '^$$' -fuzz FuzzSHA256 -fuzztime 10s
 
-integration: $(LIB) $(CMD) $(PROBE) $(VETDRV) $(WATCH) $(VETMODS) $(FAULTMOD) $(DRIVER)
+integration: $(LIB) $(CMD) $(PROBE) $(VETDRV) $(WATCH) $(VETMODS) $(FAULTMOD) $(DRIVER) $(MOD32)
 	tests/run.sh
 	tests/bench/run.sh --quick
 

@@ -7,103 +7,251 @@
 
 #include <stdint.h>
 
-#define P11I_NFUNCS 68
-#define P11I_MAX_ARGS 8
+#define P11I_NFUNCS 104
+#define P11I_MAX_ARGS 10
 
 struct p11i_func {
 	const char *name;
 	const char *args; /* argument kinds */
 	int secret;        /* carries a PIN: its frame is wiped */
 	int deadline;      /* P11I_DEADLINE_* */
+	int local;         /* answered by the shim alone */
+	int msgop;         /* p11calls.Func.MessageOp: -1 none */
 };
 
 enum { P11I_DEADLINE_CALL = 0, P11I_DEADLINE_KEYGEN = 1, P11I_DEADLINE_NONE = 2 };
 
 static const struct p11i_func p11i_funcs[P11I_NFUNCS] __attribute__((unused)) = {
-	{ "C_Initialize", "I", 0, 0 },
-	{ "C_Finalize", "x", 0, 0 },
-	{ "C_GetInfo", "i", 0, 0 },
-	{ "C_GetFunctionList", "", 0, 0 },
-	{ "C_GetSlotList", "bL", 0, 0 },
-	{ "C_GetSlotInfo", "lj", 0, 0 },
-	{ "C_GetTokenInfo", "lk", 0, 0 },
-	{ "C_GetMechanismList", "lK", 0, 0 },
-	{ "C_GetMechanismInfo", "luq", 0, 0 },
-	{ "C_InitToken", "lyz", 1, 0 },
-	{ "C_InitPIN", "sy", 1, 0 },
-	{ "C_SetPIN", "syy", 1, 0 },
-	{ "C_OpenSession", "lunS", 0, 0 },
-	{ "C_CloseSession", "s", 0, 0 },
-	{ "C_CloseAllSessions", "l", 0, 0 },
-	{ "C_GetSessionInfo", "se", 0, 0 },
-	{ "C_GetOperationState", "sY", 0, 0 },
-	{ "C_SetOperationState", "syoo", 0, 0 },
-	{ "C_Login", "suy", 1, 0 },
-	{ "C_Logout", "s", 0, 0 },
-	{ "C_CreateObject", "saO", 0, 0 },
-	{ "C_CopyObject", "soaO", 0, 0 },
-	{ "C_DestroyObject", "so", 0, 0 },
-	{ "C_GetObjectSize", "soU", 0, 0 },
-	{ "C_GetAttributeValue", "soA", 0, 0 },
-	{ "C_SetAttributeValue", "soa", 0, 0 },
-	{ "C_FindObjectsInit", "sa", 0, 0 },
-	{ "C_FindObjects", "sF", 0, 0 },
-	{ "C_FindObjectsFinal", "s", 0, 0 },
-	{ "C_EncryptInit", "smo", 0, 0 },
-	{ "C_Encrypt", "syY", 0, 0 },
-	{ "C_EncryptUpdate", "syY", 0, 0 },
-	{ "C_EncryptFinal", "sY", 0, 0 },
-	{ "C_DecryptInit", "smo", 0, 0 },
-	{ "C_Decrypt", "syY", 0, 0 },
-	{ "C_DecryptUpdate", "syY", 0, 0 },
-	{ "C_DecryptFinal", "sY", 0, 0 },
-	{ "C_DigestInit", "sm", 0, 0 },
-	{ "C_Digest", "syY", 0, 0 },
-	{ "C_DigestUpdate", "sy", 0, 0 },
-	{ "C_DigestKey", "so", 0, 0 },
-	{ "C_DigestFinal", "sY", 0, 0 },
-	{ "C_SignInit", "smo", 0, 0 },
-	{ "C_Sign", "syY", 0, 0 },
-	{ "C_SignUpdate", "sy", 0, 0 },
-	{ "C_SignFinal", "sY", 0, 0 },
-	{ "C_SignRecoverInit", "smo", 0, 0 },
-	{ "C_SignRecover", "syY", 0, 0 },
-	{ "C_VerifyInit", "smo", 0, 0 },
-	{ "C_Verify", "syy", 0, 0 },
-	{ "C_VerifyUpdate", "sy", 0, 0 },
-	{ "C_VerifyFinal", "sy", 0, 0 },
-	{ "C_VerifyRecoverInit", "smo", 0, 0 },
-	{ "C_VerifyRecover", "syY", 0, 0 },
-	{ "C_DigestEncryptUpdate", "syY", 0, 0 },
-	{ "C_DecryptDigestUpdate", "syY", 0, 0 },
-	{ "C_SignEncryptUpdate", "syY", 0, 0 },
-	{ "C_DecryptVerifyUpdate", "syY", 0, 0 },
-	{ "C_GenerateKey", "smaO", 0, 1 },
-	{ "C_GenerateKeyPair", "smaaOO", 0, 1 },
-	{ "C_WrapKey", "smooY", 0, 0 },
-	{ "C_UnwrapKey", "smoyaO", 0, 0 },
-	{ "C_DeriveKey", "smoaO", 0, 0 },
-	{ "C_SeedRandom", "sy", 0, 0 },
-	{ "C_GenerateRandom", "sG", 0, 0 },
-	{ "C_GetFunctionStatus", "s", 0, 0 },
-	{ "C_CancelFunction", "s", 0, 0 },
-	{ "C_WaitForSlotEvent", "uPx", 0, 2 },
+	{ "C_Initialize", "I", 0, 0, 0, -1 },
+	{ "C_Finalize", "x", 0, 0, 0, -1 },
+	{ "C_GetInfo", "i", 0, 0, 0, -1 },
+	{ "C_GetFunctionList", "Q", 0, 0, 1, -1 },
+	{ "C_GetSlotList", "bL", 0, 0, 0, -1 },
+	{ "C_GetSlotInfo", "lj", 0, 0, 0, -1 },
+	{ "C_GetTokenInfo", "lk", 0, 0, 0, -1 },
+	{ "C_GetMechanismList", "lK", 0, 0, 0, -1 },
+	{ "C_GetMechanismInfo", "luq", 0, 0, 0, -1 },
+	{ "C_InitToken", "lyz", 1, 0, 0, -1 },
+	{ "C_InitPIN", "sy", 1, 0, 0, -1 },
+	{ "C_SetPIN", "syy", 1, 0, 0, -1 },
+	{ "C_OpenSession", "lunS", 0, 0, 0, -1 },
+	{ "C_CloseSession", "s", 0, 0, 0, -1 },
+	{ "C_CloseAllSessions", "l", 0, 0, 0, -1 },
+	{ "C_GetSessionInfo", "se", 0, 0, 0, -1 },
+	{ "C_GetOperationState", "sY", 0, 0, 0, -1 },
+	{ "C_SetOperationState", "syoo", 0, 0, 0, -1 },
+	{ "C_Login", "suy", 1, 0, 0, -1 },
+	{ "C_Logout", "s", 0, 0, 0, -1 },
+	{ "C_CreateObject", "saO", 0, 0, 0, -1 },
+	{ "C_CopyObject", "soaO", 0, 0, 0, -1 },
+	{ "C_DestroyObject", "so", 0, 0, 0, -1 },
+	{ "C_GetObjectSize", "soU", 0, 0, 0, -1 },
+	{ "C_GetAttributeValue", "soA", 0, 0, 0, -1 },
+	{ "C_SetAttributeValue", "soa", 0, 0, 0, -1 },
+	{ "C_FindObjectsInit", "sa", 0, 0, 0, -1 },
+	{ "C_FindObjects", "sF", 0, 0, 0, -1 },
+	{ "C_FindObjectsFinal", "s", 0, 0, 0, -1 },
+	{ "C_EncryptInit", "smo", 0, 0, 0, -1 },
+	{ "C_Encrypt", "syY", 0, 0, 0, -1 },
+	{ "C_EncryptUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_EncryptFinal", "sY", 0, 0, 0, -1 },
+	{ "C_DecryptInit", "smo", 0, 0, 0, -1 },
+	{ "C_Decrypt", "syY", 0, 0, 0, -1 },
+	{ "C_DecryptUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_DecryptFinal", "sY", 0, 0, 0, -1 },
+	{ "C_DigestInit", "sm", 0, 0, 0, -1 },
+	{ "C_Digest", "syY", 0, 0, 0, -1 },
+	{ "C_DigestUpdate", "sy", 0, 0, 0, -1 },
+	{ "C_DigestKey", "so", 0, 0, 0, -1 },
+	{ "C_DigestFinal", "sY", 0, 0, 0, -1 },
+	{ "C_SignInit", "smo", 0, 0, 0, -1 },
+	{ "C_Sign", "syY", 0, 0, 0, -1 },
+	{ "C_SignUpdate", "sy", 0, 0, 0, -1 },
+	{ "C_SignFinal", "sY", 0, 0, 0, -1 },
+	{ "C_SignRecoverInit", "smo", 0, 0, 0, -1 },
+	{ "C_SignRecover", "syY", 0, 0, 0, -1 },
+	{ "C_VerifyInit", "smo", 0, 0, 0, -1 },
+	{ "C_Verify", "syy", 0, 0, 0, -1 },
+	{ "C_VerifyUpdate", "sy", 0, 0, 0, -1 },
+	{ "C_VerifyFinal", "sy", 0, 0, 0, -1 },
+	{ "C_VerifyRecoverInit", "smo", 0, 0, 0, -1 },
+	{ "C_VerifyRecover", "syY", 0, 0, 0, -1 },
+	{ "C_DigestEncryptUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_DecryptDigestUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_SignEncryptUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_DecryptVerifyUpdate", "syY", 0, 0, 0, -1 },
+	{ "C_GenerateKey", "smaO", 0, 1, 0, -1 },
+	{ "C_GenerateKeyPair", "smaaOO", 0, 1, 0, -1 },
+	{ "C_WrapKey", "smooY", 0, 0, 0, -1 },
+	{ "C_UnwrapKey", "smoyaO", 0, 0, 0, -1 },
+	{ "C_DeriveKey", "smoaO", 0, 0, 0, -1 },
+	{ "C_SeedRandom", "sy", 0, 0, 0, -1 },
+	{ "C_GenerateRandom", "sG", 0, 0, 0, -1 },
+	{ "C_GetFunctionStatus", "s", 0, 0, 0, -1 },
+	{ "C_CancelFunction", "s", 0, 0, 0, -1 },
+	{ "C_WaitForSlotEvent", "uPx", 0, 2, 0, -1 },
+	{ "C_GetInterfaceList", "W", 0, 0, 1, -1 },
+	{ "C_GetInterface", "Ju", 0, 0, 1, -1 },
+	{ "C_LoginUser", "suyy", 1, 0, 0, -1 },
+	{ "C_SessionCancel", "su", 0, 0, 0, -1 },
+	{ "C_MessageEncryptInit", "smo", 0, 0, 0, 4 },
+	{ "C_EncryptMessage", "sMyyY", 0, 0, 0, 0 },
+	{ "C_EncryptMessageBegin", "sMy", 0, 0, 0, 0 },
+	{ "C_EncryptMessageNext", "sMyYu", 0, 0, 0, 0 },
+	{ "C_MessageEncryptFinal", "s", 0, 0, 0, 8 },
+	{ "C_MessageDecryptInit", "smo", 0, 0, 0, 5 },
+	{ "C_DecryptMessage", "sMyyY", 0, 0, 0, 1 },
+	{ "C_DecryptMessageBegin", "sMy", 0, 0, 0, 1 },
+	{ "C_DecryptMessageNext", "sMyYu", 0, 0, 0, 1 },
+	{ "C_MessageDecryptFinal", "s", 0, 0, 0, 9 },
+	{ "C_MessageSignInit", "smo", 0, 0, 0, 6 },
+	{ "C_SignMessage", "sMyY", 0, 0, 0, 2 },
+	{ "C_SignMessageBegin", "sM", 0, 0, 0, 2 },
+	{ "C_SignMessageNext", "sMyY", 0, 0, 0, 2 },
+	{ "C_MessageSignFinal", "s", 0, 0, 0, 10 },
+	{ "C_MessageVerifyInit", "smo", 0, 0, 0, 7 },
+	{ "C_VerifyMessage", "sMyy", 0, 0, 0, 3 },
+	{ "C_VerifyMessageBegin", "sM", 0, 0, 0, 3 },
+	{ "C_VerifyMessageNext", "sMyy", 0, 0, 0, 3 },
+	{ "C_MessageVerifyFinal", "s", 0, 0, 0, 11 },
+	{ "C_EncapsulateKey", "smoaYO", 0, 0, 0, -1 },
+	{ "C_DecapsulateKey", "smoayO", 0, 0, 0, -1 },
+	{ "C_VerifySignatureInit", "smoy", 0, 0, 0, -1 },
+	{ "C_VerifySignature", "sy", 0, 0, 0, -1 },
+	{ "C_VerifySignatureUpdate", "sy", 0, 0, 0, -1 },
+	{ "C_VerifySignatureFinal", "s", 0, 0, 0, -1 },
+	{ "C_GetSessionValidationFlags", "suU", 0, 0, 0, -1 },
+	{ "C_AsyncComplete", "sND", 0, 0, 0, -1 },
+	{ "C_AsyncGetID", "sNU", 0, 0, 0, -1 },
+	{ "C_AsyncJoin", "sNuB", 0, 0, 0, -1 },
+	{ "C_WrapKeyAuthenticated", "smooyY", 0, 0, 0, -1 },
+	{ "C_UnwrapKeyAuthenticated", "smoyayO", 0, 0, 0, -1 },
 };
+
+/* Each function's ID. */
+#define P11I_ID_C_Initialize 0
+#define P11I_ID_C_Finalize 1
+#define P11I_ID_C_GetInfo 2
+#define P11I_ID_C_GetFunctionList 3
+#define P11I_ID_C_GetSlotList 4
+#define P11I_ID_C_GetSlotInfo 5
+#define P11I_ID_C_GetTokenInfo 6
+#define P11I_ID_C_GetMechanismList 7
+#define P11I_ID_C_GetMechanismInfo 8
+#define P11I_ID_C_InitToken 9
+#define P11I_ID_C_InitPIN 10
+#define P11I_ID_C_SetPIN 11
+#define P11I_ID_C_OpenSession 12
+#define P11I_ID_C_CloseSession 13
+#define P11I_ID_C_CloseAllSessions 14
+#define P11I_ID_C_GetSessionInfo 15
+#define P11I_ID_C_GetOperationState 16
+#define P11I_ID_C_SetOperationState 17
+#define P11I_ID_C_Login 18
+#define P11I_ID_C_Logout 19
+#define P11I_ID_C_CreateObject 20
+#define P11I_ID_C_CopyObject 21
+#define P11I_ID_C_DestroyObject 22
+#define P11I_ID_C_GetObjectSize 23
+#define P11I_ID_C_GetAttributeValue 24
+#define P11I_ID_C_SetAttributeValue 25
+#define P11I_ID_C_FindObjectsInit 26
+#define P11I_ID_C_FindObjects 27
+#define P11I_ID_C_FindObjectsFinal 28
+#define P11I_ID_C_EncryptInit 29
+#define P11I_ID_C_Encrypt 30
+#define P11I_ID_C_EncryptUpdate 31
+#define P11I_ID_C_EncryptFinal 32
+#define P11I_ID_C_DecryptInit 33
+#define P11I_ID_C_Decrypt 34
+#define P11I_ID_C_DecryptUpdate 35
+#define P11I_ID_C_DecryptFinal 36
+#define P11I_ID_C_DigestInit 37
+#define P11I_ID_C_Digest 38
+#define P11I_ID_C_DigestUpdate 39
+#define P11I_ID_C_DigestKey 40
+#define P11I_ID_C_DigestFinal 41
+#define P11I_ID_C_SignInit 42
+#define P11I_ID_C_Sign 43
+#define P11I_ID_C_SignUpdate 44
+#define P11I_ID_C_SignFinal 45
+#define P11I_ID_C_SignRecoverInit 46
+#define P11I_ID_C_SignRecover 47
+#define P11I_ID_C_VerifyInit 48
+#define P11I_ID_C_Verify 49
+#define P11I_ID_C_VerifyUpdate 50
+#define P11I_ID_C_VerifyFinal 51
+#define P11I_ID_C_VerifyRecoverInit 52
+#define P11I_ID_C_VerifyRecover 53
+#define P11I_ID_C_DigestEncryptUpdate 54
+#define P11I_ID_C_DecryptDigestUpdate 55
+#define P11I_ID_C_SignEncryptUpdate 56
+#define P11I_ID_C_DecryptVerifyUpdate 57
+#define P11I_ID_C_GenerateKey 58
+#define P11I_ID_C_GenerateKeyPair 59
+#define P11I_ID_C_WrapKey 60
+#define P11I_ID_C_UnwrapKey 61
+#define P11I_ID_C_DeriveKey 62
+#define P11I_ID_C_SeedRandom 63
+#define P11I_ID_C_GenerateRandom 64
+#define P11I_ID_C_GetFunctionStatus 65
+#define P11I_ID_C_CancelFunction 66
+#define P11I_ID_C_WaitForSlotEvent 67
+#define P11I_ID_C_GetInterfaceList 68
+#define P11I_ID_C_GetInterface 69
+#define P11I_ID_C_LoginUser 70
+#define P11I_ID_C_SessionCancel 71
+#define P11I_ID_C_MessageEncryptInit 72
+#define P11I_ID_C_EncryptMessage 73
+#define P11I_ID_C_EncryptMessageBegin 74
+#define P11I_ID_C_EncryptMessageNext 75
+#define P11I_ID_C_MessageEncryptFinal 76
+#define P11I_ID_C_MessageDecryptInit 77
+#define P11I_ID_C_DecryptMessage 78
+#define P11I_ID_C_DecryptMessageBegin 79
+#define P11I_ID_C_DecryptMessageNext 80
+#define P11I_ID_C_MessageDecryptFinal 81
+#define P11I_ID_C_MessageSignInit 82
+#define P11I_ID_C_SignMessage 83
+#define P11I_ID_C_SignMessageBegin 84
+#define P11I_ID_C_SignMessageNext 85
+#define P11I_ID_C_MessageSignFinal 86
+#define P11I_ID_C_MessageVerifyInit 87
+#define P11I_ID_C_VerifyMessage 88
+#define P11I_ID_C_VerifyMessageBegin 89
+#define P11I_ID_C_VerifyMessageNext 90
+#define P11I_ID_C_MessageVerifyFinal 91
+#define P11I_ID_C_EncapsulateKey 92
+#define P11I_ID_C_DecapsulateKey 93
+#define P11I_ID_C_VerifySignatureInit 94
+#define P11I_ID_C_VerifySignature 95
+#define P11I_ID_C_VerifySignatureUpdate 96
+#define P11I_ID_C_VerifySignatureFinal 97
+#define P11I_ID_C_GetSessionValidationFlags 98
+#define P11I_ID_C_AsyncComplete 99
+#define P11I_ID_C_AsyncGetID 100
+#define P11I_ID_C_AsyncJoin 101
+#define P11I_ID_C_WrapKeyAuthenticated 102
+#define P11I_ID_C_UnwrapKeyAuthenticated 103
 
 /* p11i_kind_params is how many C parameters a kind stands for. */
 static inline int p11i_kind_params(char k)
 {
 	switch (k) {
 	case 'A':
+	case 'B':
 	case 'G':
 	case 'K':
 	case 'L':
+	case 'M':
+	case 'W':
 	case 'Y':
 	case 'a':
 	case 'n':
 	case 'y':
 		return 2;
 	case 'F':
+	case 'J':
 		return 3;
 	}
 	return 1;

@@ -1,6 +1,6 @@
 /* mechparams: mechanism parameters in the C data plane, walking the layouts
  * of internal/mechparams (mechparams_gen.h). The wire format and every rule
- * are those of internal/mechparams/codec.go (Encode, DecodeOut), whose
+ * are those of internal/mechparams/codec.go (Build, EncodeOut), whose
  * comments say why each holds; internal/cwire holds the two to the same
  * bytes and the same verdicts. Included by plane.c. */
 #include <string.h>
@@ -78,30 +78,101 @@ static uint64_t mp_length(const struct p11i_layout *l, const struct p11i_field *
 	return f->bits ? v / 8 : v;
 }
 
-/* The lookup of internal/mechparams.Lookup: 1 with *layout (-1 for opaque
- * bytes) when the registry can carry mech's parameter, else 0. */
-static int mp_lookup(CK_MECHANISM_TYPE mech, int *layout)
+/* mp_search finds mech in a table ascending by type. */
+static const struct p11i_mech_class *mp_search(const struct p11i_mech_class *t, size_t n, CK_MECHANISM_TYPE mech)
 {
-	size_t lo = 0, hi = P11I_NMECHS;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (p11i_mechs[mid].type == mech) {
-			*layout = p11i_mechs[mid].layout;
-			return 1;
-		}
-		if (p11i_mechs[mid].type < mech)
+		if (t[mid].type == mech)
+			return &t[mid];
+		if (t[mid].type < mech)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*layout = -1;
-	return mech >= P11I_CKM_VENDOR_DEFINED;
+	return NULL;
+}
+
+/* The lookup of internal/mechparams.Lookup: 1 with *layout (-1 for opaque
+ * bytes) when the registry can carry mech's parameter, else 0. */
+static int mp_lookup(CK_MECHANISM_TYPE mech, int *layout)
+{
+	const struct p11i_mech_class *m = mp_search(p11i_mechs, P11I_NMECHS, mech);
+
+	*layout = m != NULL ? m->layout : -1;
+	return m != NULL || mech >= P11I_CKM_VENDOR_DEFINED;
+}
+
+/* mp_lookup_size is internal/mechparams.LookupSize: mp_lookup, choosing
+ * among mech's structures the one of size bytes (CKM_AES_GCM's
+ * CK_GCM_WRAP_PARAMS in C_WrapKey, ...). */
+static int mp_lookup_size(CK_MECHANISM_TYPE mech, CK_ULONG size, int *layout)
+{
+	for (size_t i = 0; i < P11I_NMECHALTS; i++)
+		if (p11i_mech_alts[i].type == mech && p11i_layouts[p11i_mech_alts[i].layout].size == size) {
+			*layout = p11i_mech_alts[i].layout;
+			return 1;
+		}
+	return mp_lookup(mech, layout);
+}
+
+/* mp_message_lookup is internal/mechparams.MessageLookup: the layout of the
+ * per-message parameter of a message operation begun with mech (the
+ * AEADs' message structures), else mp_lookup's answer. */
+static int mp_message_lookup(CK_MECHANISM_TYPE mech, int *layout)
+{
+	const struct p11i_mech_class *m = mp_search(p11i_message_mechs, P11I_NMSGMECHS, mech);
+
+	if (m != NULL) {
+		*layout = m->layout;
+		return 1;
+	}
+	return mp_lookup(mech, layout);
 }
 
 enum { MP_OK = 0, MP_PARAM = -1 };
 
 static int mp_mechanism(struct p11i_call *c, const CK_MECHANISM *m, int depth);
+
+/* mp_template writes an attribute template (a Template field): each
+ * attribute as [type, value], value its bytes, a NULL pValue's length, or
+ * a nested template (nested_type, as plane.c's templates). */
+static int mp_template(struct p11i_call *c, const CK_ATTRIBUTE *t, uint64_t n, int depth)
+{
+	if (depth > (int)P11I_MAX_NESTING || n > P11I_MAX_TEMPLATE)
+		return MP_PARAM;
+	p11i_mpw_array(&c->w, (uint32_t)n);
+	for (uint64_t i = 0; i < n; i++) {
+		p11i_mpw_array(&c->w, 2);
+		p11i_mpw_uint(&c->w, t[i].type);
+		if (t[i].pValue == NULL) {
+			p11i_mpw_uint(&c->w, t[i].ulValueLen);
+		} else if (nested_type(t[i].type)) {
+			int err = mp_template(c, t[i].pValue, t[i].ulValueLen / sizeof(CK_ATTRIBUTE), depth + 1);
+			if (err != MP_OK)
+				return err;
+		} else {
+			if (t[i].ulValueLen > MP_MAX_BUFFER)
+				return MP_PARAM;
+			p11i_mpw_bytes(&c->w, t[i].pValue, t[i].ulValueLen);
+		}
+	}
+	return MP_OK;
+}
+
+/* mp_case is the case of a union field for the selector's value in the
+ * structure at p, or NULL. */
+static const struct p11i_case *mp_case(const struct p11i_layout *l, const struct p11i_field *f, const uint8_t *p)
+{
+	CK_ULONG v = ulong_field(p, field(l, f->sel)->off);
+
+	for (int i = 0; i < f->ncases; i++)
+		if (p11i_cases[f->cases + i].value == v)
+			return &p11i_cases[f->cases + i];
+	return NULL;
+}
 
 static int mp_structure(struct p11i_call *c, const struct p11i_layout *l, const uint8_t *p, struct mp_scope up, int depth)
 {
@@ -114,7 +185,7 @@ static int mp_structure(struct p11i_call *c, const struct p11i_layout *l, const 
 		uint64_t n;
 		int err;
 
-		if (f->only && f->kind != P11I_K_PTR) {
+		if (f->only && f->kind != P11I_K_PTR && f->kind != P11I_K_HANDLE_PTR) {
 			p11i_mpw_nil(w);
 			continue;
 		}
@@ -207,6 +278,47 @@ static int mp_structure(struct p11i_call *c, const struct p11i_layout *l, const 
 			if (err != MP_OK)
 				return err;
 			break;
+		case P11I_K_UNION_PTR: {
+			const struct p11i_case *k;
+			if (q == NULL) {
+				p11i_mpw_nil(w);
+				break;
+			}
+			/* An unknown selector value leaves the memory's shape
+			 * unknown: nothing of it can cross. */
+			if ((k = mp_case(l, f, p)) == NULL)
+				return MP_PARAM;
+			n = mp_length(l, f, p, up);
+			if (k->layout < 0) {
+				if (n > MP_MAX_BUFFER)
+					return MP_PARAM;
+				p11i_mpw_bytes(w, q, n);
+				break;
+			}
+			if (n != p11i_layouts[k->layout].size)
+				return MP_PARAM;
+			err = mp_structure(c, &p11i_layouts[k->layout], q, (struct mp_scope){ l, p }, depth);
+			if (err != MP_OK)
+				return err;
+			break;
+		}
+		case P11I_K_TEMPLATE:
+			if (q == NULL) {
+				p11i_mpw_nil(w);
+				break;
+			}
+			err = mp_template(c, q, mp_length(l, f, p, up), 0);
+			if (err != MP_OK)
+				return err;
+			break;
+		case P11I_K_HANDLE_PTR:
+			/* The vendor's output only: the application's value there
+			 * neither crosses nor is mapped. */
+			if (q == NULL)
+				p11i_mpw_nil(w);
+			else
+				p11i_mpw_uint(w, 0);
+			break;
 		}
 	}
 	return MP_OK;
@@ -230,7 +342,7 @@ static int mp_mechanism(struct p11i_call *c, const CK_MECHANISM *m, int depth)
 		p11i_mpw_nil(&c->w);
 		return MP_OK;
 	}
-	if (!mp_lookup(m->mechanism, &layout))
+	if (!mp_lookup_size(m->mechanism, m->ulParameterLen, &layout))
 		return MP_PARAM;
 	if (layout < 0 || m->ulParameterLen != p11i_layouts[layout].size) {
 		if (m->ulParameterLen > MP_MAX_BUFFER)
@@ -300,9 +412,39 @@ static int mp_decode_out(struct p11i_call *c, struct p11i_mpr *r, const struct p
 				v->b = p11i_mpr_bytes(r, &v->n);
 			break;
 		case P11I_K_ULONG_PTR:
+		case P11I_K_HANDLE_PTR:
 			if (!(v->null = p11i_mpr_is_nil(r)))
 				v->v = p11i_mpr_uint(r);
 			break;
+		case P11I_K_STRUCT_ARRAY: {
+			/* The elements' outputs, element by element, as many as
+			 * the application's count says. */
+			const struct p11i_layout *sub = &p11i_layouts[f->sub];
+			uint64_t count;
+			uint32_t m;
+			q = ptr_field(p, f->off);
+			if (p11i_mpr_is_nil(r) != (q == NULL)) {
+				p11i_mpr_fail(r, "%s.%s: elements for a NULL array, or none for a non-NULL one", l->name,
+					      f->name);
+				return 0;
+			}
+			if (q == NULL)
+				break;
+			count = mp_length(l, f, p, up);
+			m = p11i_mpr_array(r, MP_MAX_ELEMS);
+			if (r->failed)
+				return 0;
+			if (m != count) {
+				p11i_mpr_fail(r, "%s.%s: %u elements for an array of %llu", l->name, f->name, m,
+					      (unsigned long long)count);
+				return 0;
+			}
+			for (uint32_t j = 0; j < m; j++)
+				if (!mp_decode_out(c, r, sub, (uint8_t *)q + (size_t)j * sub->size,
+						   (struct mp_scope){ NULL, NULL }, ok))
+					return 0;
+			break;
+		}
 		case P11I_K_STRUCT:
 			if (!mp_decode_out(c, r, &p11i_layouts[f->sub], p + f->off, (struct mp_scope){ l, p }, ok))
 				return 0;
@@ -330,7 +472,7 @@ static int mp_decode_out(struct p11i_call *c, struct p11i_mpr *r, const struct p
 
 		if (!f->out)
 			continue;
-		if (f->kind == P11I_K_PTR || f->kind == P11I_K_ULONG_PTR)
+		if (f->kind == P11I_K_PTR || f->kind == P11I_K_ULONG_PTR || f->kind == P11I_K_HANDLE_PTR)
 			q = ptr_field(p, f->off);
 		switch (f->kind) {
 		case P11I_K_ULONG:
@@ -353,6 +495,15 @@ static int mp_decode_out(struct p11i_call *c, struct p11i_mpr *r, const struct p
 			}
 			if (q != NULL)
 				q_ulong(c, q, v->v);
+			break;
+		case P11I_K_HANDLE_PTR:
+			if (v->null != (q == NULL)) {
+				p11i_mpr_fail(r, "%s.%s: a handle for a NULL pointer, or none for a non-NULL one", l->name,
+					      f->name);
+				return 0;
+			}
+			if (q != NULL)
+				q_handle(c, q, v->v);
 			break;
 		case P11I_K_PTR: {
 			uint64_t capacity = mp_length(l, f, p, up), want = capacity;

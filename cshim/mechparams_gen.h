@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-enum { P11I_K_ULONG = 0, P11I_K_HANDLE = 1, P11I_K_BYTE = 2, P11I_K_INLINE = 3, P11I_K_PTR = 4, P11I_K_ULONG_PTR = 5, P11I_K_ULONG_OR_PTR = 6, P11I_K_CSTRING = 7, P11I_K_STRUCT = 8, P11I_K_STRUCT_PTR = 9, P11I_K_STRUCT_ARRAY = 10, P11I_K_MECH_PTR = 11, };
+enum { P11I_K_ULONG = 0, P11I_K_HANDLE = 1, P11I_K_BYTE = 2, P11I_K_INLINE = 3, P11I_K_PTR = 4, P11I_K_ULONG_PTR = 5, P11I_K_ULONG_OR_PTR = 6, P11I_K_CSTRING = 7, P11I_K_STRUCT = 8, P11I_K_STRUCT_PTR = 9, P11I_K_STRUCT_ARRAY = 10, P11I_K_MECH_PTR = 11, P11I_K_UNION_PTR = 12, P11I_K_TEMPLATE = 13, P11I_K_HANDLE_PTR = 14, };
 
 #define P11I_MAX_FIELDS 14
 
@@ -19,6 +19,8 @@ struct p11i_field {
 	uint32_t n;        /* INLINE: bytes; PTR with len -1: bytes */
 	uint32_t off;
 	const char *len_name; /* up: the enclosing structure's length field */
+	int16_t sel;       /* UNION_PTR: index of the selector field */
+	uint16_t cases, ncases; /* UNION_PTR: its cases in p11i_cases */
 };
 
 struct p11i_layout {
@@ -27,344 +29,498 @@ struct p11i_layout {
 	uint16_t first, nfields, outs;
 };
 
-static const struct p11i_field p11i_fields[] __attribute__((unused)) = {
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "ulCounterBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_AES_CTR_PARAMS */
-	{ "cb", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 8, NULL }, /* CK_AES_CTR_PARAMS */
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "iv", P11I_K_INLINE, 0, 0, 1, 0, 0, -1, 24, 0, NULL }, /* CK_BYTE[24] */
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
-	{ "ulCounterBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_CAMELLIA_CTR_PARAMS */
-	{ "cb", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 8, NULL }, /* CK_CAMELLIA_CTR_PARAMS */
-	{ "ulDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_CCM_PARAMS */
-	{ "pNonce", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_CCM_PARAMS */
-	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_CCM_PARAMS */
-	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_CCM_PARAMS */
-	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_CCM_PARAMS */
-	{ "ulMACLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_CCM_PARAMS */
-	{ "certificateHandle", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "pSigningMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "pDigestMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "pContentType", P11I_K_CSTRING, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "pRequestedAttributes", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 32, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "ulRequestedAttributesLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "pRequiredAttributes", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 48, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "ulRequiredAttributesLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL }, /* CK_CMS_SIG_PARAMS */
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 8, 0, NULL }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
-	{ "hash", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_DSA_PARAMETER_GEN_PARAM */
-	{ "pSeed", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL }, /* CK_DSA_PARAMETER_GEN_PARAM */
-	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 1, 0, 0, -1, 0, 16, NULL }, /* CK_DSA_PARAMETER_GEN_PARAM */
-	{ "ulIndex", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_DSA_PARAMETER_GEN_PARAM */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_ECDH1_DERIVE_PARAMS */
-	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_ECDH1_DERIVE_PARAMS */
-	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_ECDH1_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_ECDH1_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_ECDH1_DERIVE_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL }, /* CK_ECDH2_DERIVE_PARAMS */
-	{ "ulAESKeyBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
-	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
-	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "publicKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 72, NULL }, /* CK_ECMQV_DERIVE_PARAMS */
-	{ "phFlag", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_EDDSA_PARAMS */
-	{ "ulContextDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_EDDSA_PARAMS */
-	{ "pContextData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_EDDSA_PARAMS */
-	{ "ulBit", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_EXTRACT_PARAMS */
-	{ "pIv", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_GCM_PARAMS */
-	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_GCM_PARAMS */
-	{ "ulIvBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_GCM_PARAMS */
-	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_GCM_PARAMS */
-	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_GCM_PARAMS */
-	{ "ulTagBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_GCM_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_GOSTR3410_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_GOSTR3410_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_GOSTR3410_DERIVE_PARAMS */
-	{ "pUKM", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_GOSTR3410_DERIVE_PARAMS */
-	{ "ulUKMLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_GOSTR3410_DERIVE_PARAMS */
-	{ "pWrapOID", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
-	{ "ulWrapOIDLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
-	{ "pUKM", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
-	{ "ulUKMLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
-	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
-	{ "isSender", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "ulRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "pRandomA", P11I_K_PTR, 0, 0, 1, 0, 1, -1, 0, 16, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "pRandomB", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 24, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 40, NULL }, /* CK_KEA_DERIVE_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_KEY_DERIVATION_STRING_DATA */
-	{ "ulLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_KEY_DERIVATION_STRING_DATA */
-	{ "bBC", P11I_K_BYTE, 0, 0, 1, 0, 0, -1, 0, 0, NULL }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
-	{ "pX", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
-	{ "ulXLen", P11I_K_ULONG, 0, 0, 1, 0, 0, -1, 0, 16, NULL }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
-	{ "pMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_KIP_PARAMS */
-	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_KIP_PARAMS */
-	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_KIP_PARAMS */
-	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_KIP_PARAMS */
-	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_MAC_GENERAL_PARAMS */
-	{ "mechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_MECHANISM */
-	{ "pParameter", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_MECHANISM */
-	{ "ulParameterLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_MECHANISM */
-	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_OBJECT_HANDLE */
-	{ "type", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_OTP_PARAM */
-	{ "pValue", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_OTP_PARAM */
-	{ "ulValueLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_OTP_PARAM */
-	{ "pParams", P11I_K_STRUCT_ARRAY, 0, 0, 0, 0, 1, 26, 0, 0, NULL }, /* CK_OTP_PARAMS */
-	{ "ulCount", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_OTP_PARAMS */
-	{ "pInitVector", P11I_K_PTR, 0, 0, 1, 1, -1, -1, 8, 0, NULL }, /* CK_PBE_PARAMS */
-	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_PBE_PARAMS */
-	{ "ulPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_PBE_PARAMS */
-	{ "pSalt", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_PBE_PARAMS */
-	{ "ulSaltLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_PBE_PARAMS */
-	{ "ulIteration", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_PBE_PARAMS */
-	{ "saltSource", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "pSaltSourceData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "ulSaltSourceDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "iterations", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "prf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "pPrfData", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 40, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "ulPrfDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 8, -1, 0, 56, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "ulPasswordLen", P11I_K_ULONG_OR_PTR, 0, 0, 0, 0, 0, -1, 0, 64, NULL }, /* CK_PKCS5_PBKD2_PARAMS */
-	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC2_CBC_PARAMS */
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 8, 8, NULL }, /* CK_RC2_CBC_PARAMS */
-	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC2_MAC_GENERAL_PARAMS */
-	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RC2_MAC_GENERAL_PARAMS */
-	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC2_PARAMS */
-	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC5_CBC_PARAMS */
-	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RC5_CBC_PARAMS */
-	{ "pIv", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_RC5_CBC_PARAMS */
-	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_RC5_CBC_PARAMS */
-	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC5_MAC_GENERAL_PARAMS */
-	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RC5_MAC_GENERAL_PARAMS */
-	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_RC5_MAC_GENERAL_PARAMS */
-	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RC5_PARAMS */
-	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RC5_PARAMS */
-	{ "ulAESKeyBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RSA_AES_KEY_WRAP_PARAMS */
-	{ "pOAEPParams", P11I_K_STRUCT_PTR, 0, 0, 0, 0, 0, 37, 0, 8, NULL }, /* CK_RSA_AES_KEY_WRAP_PARAMS */
-	{ "hashAlg", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RSA_PKCS_OAEP_PARAMS */
-	{ "mgf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RSA_PKCS_OAEP_PARAMS */
-	{ "source", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_RSA_PKCS_OAEP_PARAMS */
-	{ "pSourceData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_RSA_PKCS_OAEP_PARAMS */
-	{ "ulSourceDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_RSA_PKCS_OAEP_PARAMS */
-	{ "hashAlg", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_RSA_PKCS_PSS_PARAMS */
-	{ "mgf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_RSA_PKCS_PSS_PARAMS */
-	{ "sLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_RSA_PKCS_PSS_PARAMS */
-	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
-	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
-	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
-	{ "ulPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "ulPAndGLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "ulQLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "ulRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pRandomA", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 56, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pPrimeP", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 64, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pBaseG", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 72, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "pSubprimeQ", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 80, NULL }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
-	{ "ulOldWrappedXLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pOldWrappedX", P11I_K_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulOldPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pOldPassword", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulOldPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pOldPublicData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 40, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulOldRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pOldRandomA", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 56, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulNewPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 64, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pNewPassword", P11I_K_PTR, 0, 0, 0, 0, 8, -1, 0, 72, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulNewPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 80, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pNewPublicData", P11I_K_PTR, 0, 0, 0, 0, 10, -1, 0, 88, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "ulNewRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 96, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "pNewRandomA", P11I_K_PTR, 0, 0, 0, 0, 12, -1, 0, 104, NULL }, /* CK_SKIPJACK_RELAYX_PARAMS */
-	{ "hClientMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 0, NULL }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "hServerMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 8, NULL }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "hClientKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 16, NULL }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "hServerKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 24, NULL }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "pIVClient", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 32, "ulIVSizeInBits" }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "pIVServer", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 40, "ulIVSizeInBits" }, /* CK_SSL3_KEY_MAT_OUT */
-	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 45, 0, 32, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 42, 0, 64, NULL }, /* CK_SSL3_KEY_MAT_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 45, 0, 0, NULL }, /* CK_SSL3_MASTER_KEY_DERIVE_PARAMS */
-	{ "pVersion", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 52, 0, 32, NULL }, /* CK_SSL3_MASTER_KEY_DERIVE_PARAMS */
-	{ "pClientRandom", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_SSL3_RANDOM_DATA */
-	{ "ulClientRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_SSL3_RANDOM_DATA */
-	{ "pServerRandom", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_SSL3_RANDOM_DATA */
-	{ "ulServerRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_SSL3_RANDOM_DATA */
-	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 45, 0, 32, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 42, 0, 64, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 72, NULL }, /* CK_TLS12_KEY_MAT_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 45, 0, 0, NULL }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
-	{ "pVersion", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 52, 0, 32, NULL }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
-	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
-	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "ulLabelLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 45, 0, 24, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "pContextData", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 56, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "ulContextDataLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 64, NULL }, /* CK_TLS_KDF_PARAMS */
-	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_TLS_MAC_PARAMS */
-	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_TLS_MAC_PARAMS */
-	{ "ulServerOrClient", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_TLS_MAC_PARAMS */
-	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "ulLabelLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "pOutput", P11I_K_PTR, 0, 0, 1, 1, 5, -1, 0, 32, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "pulOutputLen", P11I_K_ULONG_PTR, 0, 0, 1, 0, 0, -1, 0, 40, NULL }, /* CK_TLS_PRF_PARAMS */
-	{ "major", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_VERSION */
-	{ "minor", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 1, NULL }, /* CK_VERSION */
-	{ "major", P11I_K_BYTE, 0, 0, 1, 1, 0, -1, 0, 0, NULL }, /* CK_VERSION */
-	{ "minor", P11I_K_BYTE, 0, 0, 1, 1, 0, -1, 0, 1, NULL }, /* CK_VERSION */
-	{ "hMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 0, NULL }, /* CK_WTLS_KEY_MAT_OUT */
-	{ "hKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 8, NULL }, /* CK_WTLS_KEY_MAT_OUT */
-	{ "pIV", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 16, "ulIVSizeInBits" }, /* CK_WTLS_KEY_MAT_OUT */
-	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "ulSequenceNumber", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 57, 0, 48, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 53, 0, 80, NULL }, /* CK_WTLS_KEY_MAT_PARAMS */
-	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
-	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 57, 0, 8, NULL }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
-	{ "pVersion", P11I_K_PTR, 0, 0, 1, 1, -1, -1, 1, 40, NULL }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
-	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "ulLabelLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "pOutput", P11I_K_PTR, 0, 0, 1, 1, 6, -1, 0, 40, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "pulOutputLen", P11I_K_ULONG_PTR, 0, 0, 1, 0, 0, -1, 0, 48, NULL }, /* CK_WTLS_PRF_PARAMS */
-	{ "pClientRandom", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL }, /* CK_WTLS_RANDOM_DATA */
-	{ "ulClientRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_WTLS_RANDOM_DATA */
-	{ "pServerRandom", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL }, /* CK_WTLS_RANDOM_DATA */
-	{ "ulServerRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_WTLS_RANDOM_DATA */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_X9_42_DH1_DERIVE_PARAMS */
-	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_X9_42_DH1_DERIVE_PARAMS */
-	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_X9_42_DH1_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_X9_42_DH1_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_X9_42_DH1_DERIVE_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL }, /* CK_X9_42_DH2_DERIVE_PARAMS */
-	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
-	{ "publicKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 72, NULL }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+/* A union's case: for the selector value, a layout (-1: bytes). */
+struct p11i_case {
+	uint64_t value;
+	int16_t layout;
 };
 
-#define P11I_NLAYOUTS 61
-#define P11I_LAYOUT_MECHANISM 24
+static const struct p11i_field p11i_fields[] __attribute__((unused)) = {
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL, -1, 0, 0 }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_AES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "ulCounterBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_AES_CTR_PARAMS */
+	{ "cb", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 8, NULL, -1, 0, 0 }, /* CK_AES_CTR_PARAMS */
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL, -1, 0, 0 }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_ARIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "type", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_ATTRIBUTE */
+	{ "pValue", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_ATTRIBUTE */
+	{ "ulValueLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ATTRIBUTE */
+	{ "iv", P11I_K_INLINE, 0, 0, 1, 0, 0, -1, 24, 0, NULL, -1, 0, 0 }, /* CK_BYTE[24] */
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL, -1, 0, 0 }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS */
+	{ "ulCounterBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CAMELLIA_CTR_PARAMS */
+	{ "cb", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 8, NULL, -1, 0, 0 }, /* CK_CAMELLIA_CTR_PARAMS */
+	{ "ulDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "ulNonceFixedBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "nonceGenerator", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "pMAC", P11I_K_PTR, 0, 0, 1, 0, 6, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "ulMACLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_CCM_MESSAGE_PARAMS */
+	{ "ulDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "ulMACLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_CCM_PARAMS */
+	{ "ulDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "ulNonceFixedBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "nonceGenerator", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "ulMACLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_CCM_WRAP_PARAMS */
+	{ "pBlockCounter", P11I_K_PTR, 0, 1, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CHACHA20_PARAMS */
+	{ "blockCounterBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_CHACHA20_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 1, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CHACHA20_PARAMS */
+	{ "ulNonceBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CHACHA20_PARAMS */
+	{ "certificateHandle", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pSigningMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pDigestMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pContentType", P11I_K_CSTRING, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pRequestedAttributes", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "ulRequestedAttributesLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pRequiredAttributes", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "ulRequiredAttributesLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_CMS_SIG_PARAMS */
+	{ "pTemplate", P11I_K_TEMPLATE, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_DERIVED_KEY */
+	{ "ulAttributeCount", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_DERIVED_KEY */
+	{ "phKey", P11I_K_HANDLE_PTR, 0, 0, 1, 1, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_DERIVED_KEY */
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 8, 0, NULL, -1, 0, 0 }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_DES_CBC_ENCRYPT_DATA_PARAMS */
+	{ "hash", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_DSA_PARAMETER_GEN_PARAM */
+	{ "pSeed", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_DSA_PARAMETER_GEN_PARAM */
+	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 1, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_DSA_PARAMETER_GEN_PARAM */
+	{ "ulIndex", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_DSA_PARAMETER_GEN_PARAM */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_ECDH1_DERIVE_PARAMS */
+	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_ECDH1_DERIVE_PARAMS */
+	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ECDH1_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_ECDH1_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_ECDH1_DERIVE_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_ECDH2_DERIVE_PARAMS */
+	{ "ulAESKeyBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
+	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
+	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_ECDH_AES_KEY_WRAP_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "ulSharedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "pSharedData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "publicKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 72, NULL, -1, 0, 0 }, /* CK_ECMQV_DERIVE_PARAMS */
+	{ "phFlag", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_EDDSA_PARAMS */
+	{ "ulContextDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_EDDSA_PARAMS */
+	{ "pContextData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_EDDSA_PARAMS */
+	{ "ulBit", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_EXTRACT_PARAMS */
+	{ "pIv", P11I_K_PTR, 0, 0, 1, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "ulIvFixedBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "ivGenerator", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "pTag", P11I_K_PTR, 0, 1, 1, 0, 5, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "ulTagBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_GCM_MESSAGE_PARAMS */
+	{ "pIv", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "ulIvBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "ulTagBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_GCM_PARAMS */
+	{ "pIv", P11I_K_PTR, 0, 0, 1, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "ulIvFixedBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "ivGenerator", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "ulTagBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_GCM_WRAP_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_GOSTR3410_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_GOSTR3410_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_GOSTR3410_DERIVE_PARAMS */
+	{ "pUKM", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_GOSTR3410_DERIVE_PARAMS */
+	{ "ulUKMLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_GOSTR3410_DERIVE_PARAMS */
+	{ "pWrapOID", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
+	{ "ulWrapOIDLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
+	{ "pUKM", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
+	{ "ulUKMLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
+	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_GOSTR3410_KEY_WRAP_PARAMS */
+	{ "hedgeVariant", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_HASH_SIGN_ADDITIONAL_CONTEXT */
+	{ "pContext", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_HASH_SIGN_ADDITIONAL_CONTEXT */
+	{ "ulContextLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_HASH_SIGN_ADDITIONAL_CONTEXT */
+	{ "hash", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_HASH_SIGN_ADDITIONAL_CONTEXT */
+	{ "bExtract", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "bExpand", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 1, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "ulSaltType", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "pSalt", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "ulSaltLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "hSaltKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "pInfo", P11I_K_PTR, 0, 0, 0, 0, 8, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "ulInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_HKDF_PARAMS */
+	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_IKE1_EXTENDED_DERIVE_PARAMS */
+	{ "bHasKeygxy", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_IKE1_EXTENDED_DERIVE_PARAMS */
+	{ "hKeygxy", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_IKE1_EXTENDED_DERIVE_PARAMS */
+	{ "pExtraData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_IKE1_EXTENDED_DERIVE_PARAMS */
+	{ "ulExtraDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_IKE1_EXTENDED_DERIVE_PARAMS */
+	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "bHasPrevKey", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "hKeygxy", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "hPrevKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "pCKYi", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "ulCKYiLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "pCKYr", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "ulCKYrLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "keyNumber", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_IKE1_PRF_DERIVE_PARAMS */
+	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_IKE2_PRF_PLUS_DERIVE_PARAMS */
+	{ "bHasSeedKey", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_IKE2_PRF_PLUS_DERIVE_PARAMS */
+	{ "hSeedKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_IKE2_PRF_PLUS_DERIVE_PARAMS */
+	{ "pSeedData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_IKE2_PRF_PLUS_DERIVE_PARAMS */
+	{ "ulSeedDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_IKE2_PRF_PLUS_DERIVE_PARAMS */
+	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "bDataAsKey", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "bRekey", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 9, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "pNi", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "ulNiLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "pNr", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "ulNrLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "hNewKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_IKE_PRF_DERIVE_PARAMS */
+	{ "isSender", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "ulRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "pRandomA", P11I_K_PTR, 0, 0, 1, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "pRandomB", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_KEA_DERIVE_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_KEY_DERIVATION_STRING_DATA */
+	{ "ulLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_KEY_DERIVATION_STRING_DATA */
+	{ "bBC", P11I_K_BYTE, 0, 0, 1, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
+	{ "pX", P11I_K_PTR, 0, 0, 1, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
+	{ "ulXLen", P11I_K_ULONG, 0, 0, 1, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_KEY_WRAP_SET_OAEP_PARAMS */
+	{ "pMechanism", P11I_K_MECH_PTR, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_KIP_PARAMS */
+	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_KIP_PARAMS */
+	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_KIP_PARAMS */
+	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_KIP_PARAMS */
+	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_MAC_GENERAL_PARAMS */
+	{ "mechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_MECHANISM */
+	{ "pParameter", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_MECHANISM */
+	{ "ulParameterLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_MECHANISM */
+	{ "hKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_OBJECT_HANDLE */
+	{ "type", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_OTP_PARAM */
+	{ "pValue", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_OTP_PARAM */
+	{ "ulValueLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_OTP_PARAM */
+	{ "pParams", P11I_K_STRUCT_ARRAY, 0, 0, 0, 0, 1, 39, 0, 0, NULL, -1, 0, 0 }, /* CK_OTP_PARAMS */
+	{ "ulCount", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_OTP_PARAMS */
+	{ "pInitVector", P11I_K_PTR, 0, 0, 1, 1, -1, -1, 8, 0, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "ulPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "pSalt", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "ulSaltLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "ulIteration", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_PBE_PARAMS */
+	{ "saltSource", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "pSaltSourceData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "ulSaltSourceDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "iterations", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "prf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "pPrfData", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "ulPrfDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 8, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "ulPasswordLen", P11I_K_ULONG_OR_PTR, 0, 0, 0, 0, 0, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_PKCS5_PBKD2_PARAMS */
+	{ "type", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_PRF_DATA_PARAM */
+	{ "pValue", P11I_K_UNION_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, 0, 0, 4 }, /* CK_PRF_DATA_PARAM */
+	{ "ulValueLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_PRF_DATA_PARAM */
+	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC2_CBC_PARAMS */
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 8, 8, NULL, -1, 0, 0 }, /* CK_RC2_CBC_PARAMS */
+	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC2_MAC_GENERAL_PARAMS */
+	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RC2_MAC_GENERAL_PARAMS */
+	{ "ulEffectiveBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC2_PARAMS */
+	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC5_CBC_PARAMS */
+	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RC5_CBC_PARAMS */
+	{ "pIv", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_RC5_CBC_PARAMS */
+	{ "ulIvLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_RC5_CBC_PARAMS */
+	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC5_MAC_GENERAL_PARAMS */
+	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RC5_MAC_GENERAL_PARAMS */
+	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_RC5_MAC_GENERAL_PARAMS */
+	{ "ulWordsize", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RC5_PARAMS */
+	{ "ulRounds", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RC5_PARAMS */
+	{ "ulAESKeyBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RSA_AES_KEY_WRAP_PARAMS */
+	{ "pOAEPParams", P11I_K_STRUCT_PTR, 0, 0, 0, 0, 0, 51, 0, 8, NULL, -1, 0, 0 }, /* CK_RSA_AES_KEY_WRAP_PARAMS */
+	{ "hashAlg", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_OAEP_PARAMS */
+	{ "mgf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_OAEP_PARAMS */
+	{ "source", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_OAEP_PARAMS */
+	{ "pSourceData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_OAEP_PARAMS */
+	{ "ulSourceDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_OAEP_PARAMS */
+	{ "hashAlg", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_PSS_PARAMS */
+	{ "mgf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_PSS_PARAMS */
+	{ "sLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_RSA_PKCS_PSS_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS */
+	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS */
+	{ "pTag", P11I_K_PTR, 0, 0, 1, 0, -1, -1, 16, 16, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_PARAMS */
+	{ "ulNonceLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_PARAMS */
+	{ "pAAD", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_PARAMS */
+	{ "ulAADLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SALSA20_CHACHA20_POLY1305_PARAMS */
+	{ "pBlockCounter", P11I_K_PTR, 0, 0, 0, 0, -1, -1, 8, 0, NULL, -1, 0, 0 }, /* CK_SALSA20_PARAMS */
+	{ "pNonce", P11I_K_PTR, 0, 1, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SALSA20_PARAMS */
+	{ "ulNonceBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SALSA20_PARAMS */
+	{ "iv", P11I_K_INLINE, 0, 0, 0, 0, 0, -1, 16, 0, NULL, -1, 0, 0 }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
+	{ "pData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
+	{ "length", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SEED_CBC_ENCRYPT_DATA_PARAMS */
+	{ "hedgeVariant", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SIGN_ADDITIONAL_CONTEXT */
+	{ "pContext", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SIGN_ADDITIONAL_CONTEXT */
+	{ "ulContextLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SIGN_ADDITIONAL_CONTEXT */
+	{ "ulPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pPassword", P11I_K_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "ulPAndGLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "ulQLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "ulRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pRandomA", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pPrimeP", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pBaseG", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 72, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "pSubprimeQ", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 80, NULL, -1, 0, 0 }, /* CK_SKIPJACK_PRIVATE_WRAP_PARAMS */
+	{ "ulOldWrappedXLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pOldWrappedX", P11I_K_PTR, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulOldPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pOldPassword", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulOldPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pOldPublicData", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulOldRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pOldRandomA", P11I_K_PTR, 0, 0, 0, 0, 6, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulNewPasswordLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pNewPassword", P11I_K_PTR, 0, 0, 0, 0, 8, -1, 0, 72, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulNewPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 80, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pNewPublicData", P11I_K_PTR, 0, 0, 0, 0, 10, -1, 0, 88, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "ulNewRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 96, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "pNewRandomA", P11I_K_PTR, 0, 0, 0, 0, 12, -1, 0, 104, NULL, -1, 0, 0 }, /* CK_SKIPJACK_RELAYX_PARAMS */
+	{ "bLittleEndian", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SP800_108_COUNTER_FORMAT */
+	{ "ulWidthInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SP800_108_COUNTER_FORMAT */
+	{ "dkmLengthMethod", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SP800_108_DKM_LENGTH_FORMAT */
+	{ "bLittleEndian", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SP800_108_DKM_LENGTH_FORMAT */
+	{ "ulWidthInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SP800_108_DKM_LENGTH_FORMAT */
+	{ "prfType", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "ulNumberOfDataParams", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "pDataParams", P11I_K_STRUCT_ARRAY, 0, 0, 0, 0, 1, 43, 0, 16, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "ulIVLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "pIV", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "ulAdditionalDerivedKeys", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "pAdditionalDerivedKeys", P11I_K_STRUCT_ARRAY, 0, 0, 1, 0, 5, 12, 0, 48, NULL, -1, 0, 0 }, /* CK_SP800_108_FEEDBACK_KDF_PARAMS */
+	{ "prfType", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SP800_108_KDF_PARAMS */
+	{ "ulNumberOfDataParams", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SP800_108_KDF_PARAMS */
+	{ "pDataParams", P11I_K_STRUCT_ARRAY, 0, 0, 0, 0, 1, 43, 0, 16, NULL, -1, 0, 0 }, /* CK_SP800_108_KDF_PARAMS */
+	{ "ulAdditionalDerivedKeys", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SP800_108_KDF_PARAMS */
+	{ "pAdditionalDerivedKeys", P11I_K_STRUCT_ARRAY, 0, 0, 1, 0, 3, 12, 0, 32, NULL, -1, 0, 0 }, /* CK_SP800_108_KDF_PARAMS */
+	{ "hClientMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "hServerMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "hClientKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "hServerKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "pIVClient", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 32, "ulIVSizeInBits", -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "pIVServer", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 40, "ulIVSizeInBits", -1, 0, 0 }, /* CK_SSL3_KEY_MAT_OUT */
+	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 67, 0, 32, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 64, 0, 64, NULL, -1, 0, 0 }, /* CK_SSL3_KEY_MAT_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 67, 0, 0, NULL, -1, 0, 0 }, /* CK_SSL3_MASTER_KEY_DERIVE_PARAMS */
+	{ "pVersion", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 75, 0, 32, NULL, -1, 0, 0 }, /* CK_SSL3_MASTER_KEY_DERIVE_PARAMS */
+	{ "pClientRandom", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_SSL3_RANDOM_DATA */
+	{ "ulClientRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_SSL3_RANDOM_DATA */
+	{ "pServerRandom", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_SSL3_RANDOM_DATA */
+	{ "ulServerRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_SSL3_RANDOM_DATA */
+	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS */
+	{ "pSessionHash", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS */
+	{ "ulSessionHashLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS */
+	{ "pVersion", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 75, 0, 24, NULL, -1, 0, 0 }, /* CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS */
+	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 67, 0, 32, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 64, 0, 64, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 72, NULL, -1, 0, 0 }, /* CK_TLS12_KEY_MAT_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 67, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
+	{ "pVersion", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 75, 0, 32, NULL, -1, 0, 0 }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
+	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_TLS12_MASTER_KEY_DERIVE_PARAMS */
+	{ "prfMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "ulLabelLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 67, 0, 24, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "pContextData", P11I_K_PTR, 0, 0, 0, 0, 5, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "ulContextDataLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_TLS_KDF_PARAMS */
+	{ "prfHashMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS_MAC_PARAMS */
+	{ "ulMacLength", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_TLS_MAC_PARAMS */
+	{ "ulServerOrClient", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_TLS_MAC_PARAMS */
+	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "ulLabelLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "pOutput", P11I_K_PTR, 0, 0, 1, 1, 5, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "pulOutputLen", P11I_K_ULONG_PTR, 0, 0, 1, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_TLS_PRF_PARAMS */
+	{ "major", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_VERSION */
+	{ "minor", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 1, NULL, -1, 0, 0 }, /* CK_VERSION */
+	{ "major", P11I_K_BYTE, 0, 0, 1, 1, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_VERSION */
+	{ "minor", P11I_K_BYTE, 0, 0, 1, 1, 0, -1, 0, 1, NULL, -1, 0, 0 }, /* CK_VERSION */
+	{ "hMacSecret", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_OUT */
+	{ "hKey", P11I_K_HANDLE, 0, 0, 1, 1, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_OUT */
+	{ "pIV", P11I_K_PTR, 1, 1, 1, 1, 0, -1, 0, 16, "ulIVSizeInBits", -1, 0, 0 }, /* CK_WTLS_KEY_MAT_OUT */
+	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "ulMacSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "ulKeySizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "ulIVSizeInBits", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "ulSequenceNumber", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "bIsExport", P11I_K_BYTE, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 80, 0, 48, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "pReturnedKeyMaterial", P11I_K_STRUCT_PTR, 0, 0, 1, 0, 0, 76, 0, 80, NULL, -1, 0, 0 }, /* CK_WTLS_KEY_MAT_PARAMS */
+	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
+	{ "RandomInfo", P11I_K_STRUCT, 0, 0, 0, 0, 0, 80, 0, 8, NULL, -1, 0, 0 }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
+	{ "pVersion", P11I_K_PTR, 0, 0, 1, 1, -1, -1, 1, 40, NULL, -1, 0, 0 }, /* CK_WTLS_MASTER_KEY_DERIVE_PARAMS */
+	{ "DigestMechanism", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "pSeed", P11I_K_PTR, 0, 0, 0, 0, 2, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "ulSeedLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "pLabel", P11I_K_PTR, 0, 0, 0, 0, 4, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "ulLabelLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "pOutput", P11I_K_PTR, 0, 0, 1, 1, 6, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "pulOutputLen", P11I_K_ULONG_PTR, 0, 0, 1, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_WTLS_PRF_PARAMS */
+	{ "pClientRandom", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_WTLS_RANDOM_DATA */
+	{ "ulClientRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_WTLS_RANDOM_DATA */
+	{ "pServerRandom", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_WTLS_RANDOM_DATA */
+	{ "ulServerRandomLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_WTLS_RANDOM_DATA */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_X9_42_DH1_DERIVE_PARAMS */
+	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_X9_42_DH1_DERIVE_PARAMS */
+	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_X9_42_DH1_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_X9_42_DH1_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_X9_42_DH1_DERIVE_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_X9_42_DH2_DERIVE_PARAMS */
+	{ "kdf", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "ulOtherInfoLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 8, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "pOtherInfo", P11I_K_PTR, 0, 0, 0, 0, 1, -1, 0, 16, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "ulPublicDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 24, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "pPublicData", P11I_K_PTR, 0, 0, 0, 0, 3, -1, 0, 32, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "ulPrivateDataLen", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 40, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "hPrivateData", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 48, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "ulPublicDataLen2", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 56, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "pPublicData2", P11I_K_PTR, 0, 0, 0, 0, 7, -1, 0, 64, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "publicKey", P11I_K_HANDLE, 0, 0, 0, 0, 0, -1, 0, 72, NULL, -1, 0, 0 }, /* CK_X9_42_MQV_DERIVE_PARAMS */
+	{ "hash", P11I_K_ULONG, 0, 0, 0, 0, 0, -1, 0, 0, NULL, -1, 0, 0 }, /* CK_XEDDSA_PARAMS */
+};
+
+#define P11I_NCASES 4
+static const struct p11i_case p11i_cases[P11I_NCASES] __attribute__((unused)) = {
+	{ 1, 60 },
+	{ 2, 60 },
+	{ 3, 61 },
+	{ 4, -1 },
+};
+
+#define P11I_NLAYOUTS 85
+#define P11I_LAYOUT_MECHANISM 37
 static const struct p11i_layout p11i_layouts[P11I_NLAYOUTS] __attribute__((unused)) = {
 	{ "CK_AES_CBC_ENCRYPT_DATA_PARAMS", 32, 0, 3, 0 }, /* 0 */
 	{ "CK_AES_CTR_PARAMS", 24, 3, 2, 0 }, /* 1 */
 	{ "CK_ARIA_CBC_ENCRYPT_DATA_PARAMS", 32, 5, 3, 0 }, /* 2 */
-	{ "CK_BYTE[24]", 24, 8, 1, 1 }, /* 3 */
-	{ "CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS", 32, 9, 3, 0 }, /* 4 */
-	{ "CK_CAMELLIA_CTR_PARAMS", 24, 12, 2, 0 }, /* 5 */
-	{ "CK_CCM_PARAMS", 48, 14, 6, 0 }, /* 6 */
-	{ "CK_CMS_SIG_PARAMS", 64, 20, 8, 0 }, /* 7 */
-	{ "CK_DES_CBC_ENCRYPT_DATA_PARAMS", 24, 28, 3, 0 }, /* 8 */
-	{ "CK_DSA_PARAMETER_GEN_PARAM", 32, 31, 4, 2 }, /* 9 */
-	{ "CK_ECDH1_DERIVE_PARAMS", 40, 35, 5, 0 }, /* 10 */
-	{ "CK_ECDH2_DERIVE_PARAMS", 72, 40, 9, 0 }, /* 11 */
-	{ "CK_ECDH_AES_KEY_WRAP_PARAMS", 32, 49, 4, 0 }, /* 12 */
-	{ "CK_ECMQV_DERIVE_PARAMS", 80, 53, 10, 0 }, /* 13 */
-	{ "CK_EDDSA_PARAMS", 24, 63, 3, 0 }, /* 14 */
-	{ "CK_EXTRACT_PARAMS", 8, 66, 1, 0 }, /* 15 */
-	{ "CK_GCM_PARAMS", 48, 67, 6, 0 }, /* 16 */
-	{ "CK_GOSTR3410_DERIVE_PARAMS", 40, 73, 5, 0 }, /* 17 */
-	{ "CK_GOSTR3410_KEY_WRAP_PARAMS", 40, 78, 5, 0 }, /* 18 */
-	{ "CK_KEA_DERIVE_PARAMS", 48, 83, 6, 1 }, /* 19 */
-	{ "CK_KEY_DERIVATION_STRING_DATA", 16, 89, 2, 0 }, /* 20 */
-	{ "CK_KEY_WRAP_SET_OAEP_PARAMS", 24, 91, 3, 3 }, /* 21 */
-	{ "CK_KIP_PARAMS", 32, 94, 4, 0 }, /* 22 */
-	{ "CK_MAC_GENERAL_PARAMS", 8, 98, 1, 0 }, /* 23 */
-	{ "CK_MECHANISM", 24, 99, 3, 0 }, /* 24 */
-	{ "CK_OBJECT_HANDLE", 8, 102, 1, 0 }, /* 25 */
-	{ "CK_OTP_PARAM", 24, 103, 3, 0 }, /* 26 */
-	{ "CK_OTP_PARAMS", 16, 106, 2, 0 }, /* 27 */
-	{ "CK_PBE_PARAMS", 48, 108, 6, 1 }, /* 28 */
-	{ "CK_PKCS5_PBKD2_PARAMS", 72, 114, 9, 0 }, /* 29 */
-	{ "CK_RC2_CBC_PARAMS", 16, 123, 2, 0 }, /* 30 */
-	{ "CK_RC2_MAC_GENERAL_PARAMS", 16, 125, 2, 0 }, /* 31 */
-	{ "CK_RC2_PARAMS", 8, 127, 1, 0 }, /* 32 */
-	{ "CK_RC5_CBC_PARAMS", 32, 128, 4, 0 }, /* 33 */
-	{ "CK_RC5_MAC_GENERAL_PARAMS", 24, 132, 3, 0 }, /* 34 */
-	{ "CK_RC5_PARAMS", 16, 135, 2, 0 }, /* 35 */
-	{ "CK_RSA_AES_KEY_WRAP_PARAMS", 16, 137, 2, 0 }, /* 36 */
-	{ "CK_RSA_PKCS_OAEP_PARAMS", 40, 139, 5, 0 }, /* 37 */
-	{ "CK_RSA_PKCS_PSS_PARAMS", 24, 144, 3, 0 }, /* 38 */
-	{ "CK_SEED_CBC_ENCRYPT_DATA_PARAMS", 32, 147, 3, 0 }, /* 39 */
-	{ "CK_SKIPJACK_PRIVATE_WRAP_PARAMS", 88, 150, 11, 0 }, /* 40 */
-	{ "CK_SKIPJACK_RELAYX_PARAMS", 112, 161, 14, 0 }, /* 41 */
-	{ "CK_SSL3_KEY_MAT_OUT", 48, 175, 6, 6 }, /* 42 */
-	{ "CK_SSL3_KEY_MAT_PARAMS", 72, 181, 6, 1 }, /* 43 */
-	{ "CK_SSL3_MASTER_KEY_DERIVE_PARAMS", 40, 187, 2, 1 }, /* 44 */
-	{ "CK_SSL3_RANDOM_DATA", 32, 189, 4, 0 }, /* 45 */
-	{ "CK_TLS12_KEY_MAT_PARAMS", 80, 193, 7, 1 }, /* 46 */
-	{ "CK_TLS12_MASTER_KEY_DERIVE_PARAMS", 48, 200, 3, 1 }, /* 47 */
-	{ "CK_TLS_KDF_PARAMS", 72, 203, 6, 0 }, /* 48 */
-	{ "CK_TLS_MAC_PARAMS", 24, 209, 3, 0 }, /* 49 */
-	{ "CK_TLS_PRF_PARAMS", 48, 212, 6, 2 }, /* 50 */
-	{ "CK_VERSION", 2, 218, 2, 0 }, /* 51 */
-	{ "CK_VERSION", 2, 220, 2, 2 }, /* 52 */
-	{ "CK_WTLS_KEY_MAT_OUT", 24, 222, 3, 3 }, /* 53 */
-	{ "CK_WTLS_KEY_MAT_PARAMS", 88, 225, 8, 1 }, /* 54 */
-	{ "CK_WTLS_MASTER_KEY_DERIVE_PARAMS", 48, 233, 3, 1 }, /* 55 */
-	{ "CK_WTLS_PRF_PARAMS", 56, 236, 7, 2 }, /* 56 */
-	{ "CK_WTLS_RANDOM_DATA", 32, 243, 4, 0 }, /* 57 */
-	{ "CK_X9_42_DH1_DERIVE_PARAMS", 40, 247, 5, 0 }, /* 58 */
-	{ "CK_X9_42_DH2_DERIVE_PARAMS", 72, 252, 9, 0 }, /* 59 */
-	{ "CK_X9_42_MQV_DERIVE_PARAMS", 80, 261, 10, 0 }, /* 60 */
+	{ "CK_ATTRIBUTE", 24, 8, 3, 0 }, /* 3 */
+	{ "CK_BYTE[24]", 24, 11, 1, 1 }, /* 4 */
+	{ "CK_CAMELLIA_CBC_ENCRYPT_DATA_PARAMS", 32, 12, 3, 0 }, /* 5 */
+	{ "CK_CAMELLIA_CTR_PARAMS", 24, 15, 2, 0 }, /* 6 */
+	{ "CK_CCM_MESSAGE_PARAMS", 56, 17, 7, 2 }, /* 7 */
+	{ "CK_CCM_PARAMS", 48, 24, 6, 0 }, /* 8 */
+	{ "CK_CCM_WRAP_PARAMS", 64, 30, 8, 1 }, /* 9 */
+	{ "CK_CHACHA20_PARAMS", 32, 38, 4, 0 }, /* 10 */
+	{ "CK_CMS_SIG_PARAMS", 64, 42, 8, 0 }, /* 11 */
+	{ "CK_DERIVED_KEY", 24, 50, 3, 1 }, /* 12 */
+	{ "CK_DES_CBC_ENCRYPT_DATA_PARAMS", 24, 53, 3, 0 }, /* 13 */
+	{ "CK_DSA_PARAMETER_GEN_PARAM", 32, 56, 4, 2 }, /* 14 */
+	{ "CK_ECDH1_DERIVE_PARAMS", 40, 60, 5, 0 }, /* 15 */
+	{ "CK_ECDH2_DERIVE_PARAMS", 72, 65, 9, 0 }, /* 16 */
+	{ "CK_ECDH_AES_KEY_WRAP_PARAMS", 32, 74, 4, 0 }, /* 17 */
+	{ "CK_ECMQV_DERIVE_PARAMS", 80, 78, 10, 0 }, /* 18 */
+	{ "CK_EDDSA_PARAMS", 24, 88, 3, 0 }, /* 19 */
+	{ "CK_EXTRACT_PARAMS", 8, 91, 1, 0 }, /* 20 */
+	{ "CK_GCM_MESSAGE_PARAMS", 48, 92, 6, 2 }, /* 21 */
+	{ "CK_GCM_PARAMS", 48, 98, 6, 0 }, /* 22 */
+	{ "CK_GCM_WRAP_PARAMS", 56, 104, 7, 1 }, /* 23 */
+	{ "CK_GOSTR3410_DERIVE_PARAMS", 40, 111, 5, 0 }, /* 24 */
+	{ "CK_GOSTR3410_KEY_WRAP_PARAMS", 40, 116, 5, 0 }, /* 25 */
+	{ "CK_HASH_SIGN_ADDITIONAL_CONTEXT", 32, 121, 4, 0 }, /* 26 */
+	{ "CK_HKDF_PARAMS", 64, 125, 9, 0 }, /* 27 */
+	{ "CK_IKE1_EXTENDED_DERIVE_PARAMS", 40, 134, 5, 0 }, /* 28 */
+	{ "CK_IKE1_PRF_DERIVE_PARAMS", 72, 139, 9, 0 }, /* 29 */
+	{ "CK_IKE2_PRF_PLUS_DERIVE_PARAMS", 40, 148, 5, 0 }, /* 30 */
+	{ "CK_IKE_PRF_DERIVE_PARAMS", 56, 153, 8, 0 }, /* 31 */
+	{ "CK_KEA_DERIVE_PARAMS", 48, 161, 6, 1 }, /* 32 */
+	{ "CK_KEY_DERIVATION_STRING_DATA", 16, 167, 2, 0 }, /* 33 */
+	{ "CK_KEY_WRAP_SET_OAEP_PARAMS", 24, 169, 3, 3 }, /* 34 */
+	{ "CK_KIP_PARAMS", 32, 172, 4, 0 }, /* 35 */
+	{ "CK_MAC_GENERAL_PARAMS", 8, 176, 1, 0 }, /* 36 */
+	{ "CK_MECHANISM", 24, 177, 3, 0 }, /* 37 */
+	{ "CK_OBJECT_HANDLE", 8, 180, 1, 0 }, /* 38 */
+	{ "CK_OTP_PARAM", 24, 181, 3, 0 }, /* 39 */
+	{ "CK_OTP_PARAMS", 16, 184, 2, 0 }, /* 40 */
+	{ "CK_PBE_PARAMS", 48, 186, 6, 1 }, /* 41 */
+	{ "CK_PKCS5_PBKD2_PARAMS", 72, 192, 9, 0 }, /* 42 */
+	{ "CK_PRF_DATA_PARAM", 24, 201, 3, 0 }, /* 43 */
+	{ "CK_RC2_CBC_PARAMS", 16, 204, 2, 0 }, /* 44 */
+	{ "CK_RC2_MAC_GENERAL_PARAMS", 16, 206, 2, 0 }, /* 45 */
+	{ "CK_RC2_PARAMS", 8, 208, 1, 0 }, /* 46 */
+	{ "CK_RC5_CBC_PARAMS", 32, 209, 4, 0 }, /* 47 */
+	{ "CK_RC5_MAC_GENERAL_PARAMS", 24, 213, 3, 0 }, /* 48 */
+	{ "CK_RC5_PARAMS", 16, 216, 2, 0 }, /* 49 */
+	{ "CK_RSA_AES_KEY_WRAP_PARAMS", 16, 218, 2, 0 }, /* 50 */
+	{ "CK_RSA_PKCS_OAEP_PARAMS", 40, 220, 5, 0 }, /* 51 */
+	{ "CK_RSA_PKCS_PSS_PARAMS", 24, 225, 3, 0 }, /* 52 */
+	{ "CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS", 24, 228, 3, 1 }, /* 53 */
+	{ "CK_SALSA20_CHACHA20_POLY1305_PARAMS", 32, 231, 4, 0 }, /* 54 */
+	{ "CK_SALSA20_PARAMS", 24, 235, 3, 0 }, /* 55 */
+	{ "CK_SEED_CBC_ENCRYPT_DATA_PARAMS", 32, 238, 3, 0 }, /* 56 */
+	{ "CK_SIGN_ADDITIONAL_CONTEXT", 24, 241, 3, 0 }, /* 57 */
+	{ "CK_SKIPJACK_PRIVATE_WRAP_PARAMS", 88, 244, 11, 0 }, /* 58 */
+	{ "CK_SKIPJACK_RELAYX_PARAMS", 112, 255, 14, 0 }, /* 59 */
+	{ "CK_SP800_108_COUNTER_FORMAT", 16, 269, 2, 0 }, /* 60 */
+	{ "CK_SP800_108_DKM_LENGTH_FORMAT", 24, 271, 3, 0 }, /* 61 */
+	{ "CK_SP800_108_FEEDBACK_KDF_PARAMS", 56, 274, 7, 1 }, /* 62 */
+	{ "CK_SP800_108_KDF_PARAMS", 40, 281, 5, 1 }, /* 63 */
+	{ "CK_SSL3_KEY_MAT_OUT", 48, 286, 6, 6 }, /* 64 */
+	{ "CK_SSL3_KEY_MAT_PARAMS", 72, 292, 6, 1 }, /* 65 */
+	{ "CK_SSL3_MASTER_KEY_DERIVE_PARAMS", 40, 298, 2, 1 }, /* 66 */
+	{ "CK_SSL3_RANDOM_DATA", 32, 300, 4, 0 }, /* 67 */
+	{ "CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS", 32, 304, 4, 1 }, /* 68 */
+	{ "CK_TLS12_KEY_MAT_PARAMS", 80, 308, 7, 1 }, /* 69 */
+	{ "CK_TLS12_MASTER_KEY_DERIVE_PARAMS", 48, 315, 3, 1 }, /* 70 */
+	{ "CK_TLS_KDF_PARAMS", 72, 318, 6, 0 }, /* 71 */
+	{ "CK_TLS_MAC_PARAMS", 24, 324, 3, 0 }, /* 72 */
+	{ "CK_TLS_PRF_PARAMS", 48, 327, 6, 2 }, /* 73 */
+	{ "CK_VERSION", 2, 333, 2, 0 }, /* 74 */
+	{ "CK_VERSION", 2, 335, 2, 2 }, /* 75 */
+	{ "CK_WTLS_KEY_MAT_OUT", 24, 337, 3, 3 }, /* 76 */
+	{ "CK_WTLS_KEY_MAT_PARAMS", 88, 340, 8, 1 }, /* 77 */
+	{ "CK_WTLS_MASTER_KEY_DERIVE_PARAMS", 48, 348, 3, 1 }, /* 78 */
+	{ "CK_WTLS_PRF_PARAMS", 56, 351, 7, 2 }, /* 79 */
+	{ "CK_WTLS_RANDOM_DATA", 32, 358, 4, 0 }, /* 80 */
+	{ "CK_X9_42_DH1_DERIVE_PARAMS", 40, 362, 5, 0 }, /* 81 */
+	{ "CK_X9_42_DH2_DERIVE_PARAMS", 72, 367, 9, 0 }, /* 82 */
+	{ "CK_X9_42_MQV_DERIVE_PARAMS", 80, 376, 10, 0 }, /* 83 */
+	{ "CK_XEDDSA_PARAMS", 8, 386, 1, 0 }, /* 84 */
 };
 
 /* How each mechanism's parameter crosses: a layout, opaque bytes (raw), or
@@ -375,7 +531,7 @@ struct p11i_mech_class {
 	uint8_t raw;
 };
 
-#define P11I_NMECHS 361
+#define P11I_NMECHS 457
 static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unused)) = {
 	{ 0x0, -1, 0 },
 	{ 0x1, -1, 0 },
@@ -386,12 +542,13 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x6, -1, 0 },
 	{ 0x7, -1, 0 },
 	{ 0x8, -1, 0 },
-	{ 0x9, 37, 0 },
+	{ 0x9, 51, 0 },
 	{ 0xa, -1, 0 },
 	{ 0xb, -1, 0 },
 	{ 0xc, -1, 0 },
-	{ 0xd, 38, 0 },
-	{ 0xe, 38, 0 },
+	{ 0xd, 52, 0 },
+	{ 0xe, 52, 0 },
+	{ 0xf, -1, 0 },
 	{ 0x10, -1, 0 },
 	{ 0x11, -1, 0 },
 	{ 0x12, -1, 0 },
@@ -399,72 +556,101 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x14, -1, 0 },
 	{ 0x15, -1, 0 },
 	{ 0x16, -1, 0 },
+	{ 0x17, -1, 0 },
 	{ 0x18, -1, 0 },
 	{ 0x19, -1, 0 },
 	{ 0x1a, -1, 0 },
 	{ 0x1b, -1, 0 },
+	{ 0x1c, -1, 0 },
+	{ 0x1d, 57, 0 },
+	{ 0x1f, 26, 0 },
 	{ 0x20, -1, 0 },
 	{ 0x21, -1, 1 },
+	{ 0x23, 57, 0 },
+	{ 0x24, 57, 0 },
+	{ 0x25, 57, 0 },
+	{ 0x26, 57, 0 },
+	{ 0x27, 57, 0 },
+	{ 0x28, 57, 0 },
+	{ 0x29, 57, 0 },
+	{ 0x2a, 57, 0 },
+	{ 0x2b, 57, 0 },
+	{ 0x2c, 57, 0 },
+	{ 0x2d, -1, 0 },
+	{ 0x2e, 57, 0 },
 	{ 0x30, -1, 0 },
-	{ 0x31, 58, 0 },
-	{ 0x32, 59, 0 },
-	{ 0x33, 60, 0 },
+	{ 0x31, 81, 0 },
+	{ 0x32, 82, 0 },
+	{ 0x33, 83, 0 },
+	{ 0x34, 26, 0 },
+	{ 0x36, 57, 0 },
+	{ 0x37, 57, 0 },
+	{ 0x38, 57, 0 },
+	{ 0x39, 57, 0 },
+	{ 0x3a, 57, 0 },
+	{ 0x3b, 57, 0 },
+	{ 0x3c, 57, 0 },
+	{ 0x3d, 57, 0 },
+	{ 0x3e, 57, 0 },
+	{ 0x3f, 57, 0 },
 	{ 0x40, -1, 0 },
 	{ 0x41, -1, 0 },
 	{ 0x42, -1, 0 },
-	{ 0x43, 38, 0 },
-	{ 0x44, 38, 0 },
-	{ 0x45, 38, 0 },
+	{ 0x43, 52, 0 },
+	{ 0x44, 52, 0 },
+	{ 0x45, 52, 0 },
 	{ 0x46, -1, 0 },
-	{ 0x47, 38, 0 },
+	{ 0x47, 52, 0 },
 	{ 0x48, -1, 0 },
 	{ 0x49, -1, 0 },
-	{ 0x4a, 23, 0 },
+	{ 0x4a, 36, 0 },
 	{ 0x4b, -1, 0 },
 	{ 0x4c, -1, 0 },
 	{ 0x4d, -1, 0 },
-	{ 0x4e, 23, 0 },
+	{ 0x4e, 36, 0 },
 	{ 0x4f, -1, 0 },
-	{ 0x50, 23, 0 },
-	{ 0x51, 23, 0 },
-	{ 0x52, 23, 0 },
-	{ 0x53, 23, 0 },
+	{ 0x50, 36, 0 },
+	{ 0x51, 36, 0 },
+	{ 0x52, 36, 0 },
+	{ 0x53, 36, 0 },
+	{ 0x56, 68, 0 },
+	{ 0x57, 68, 0 },
 	{ 0x60, -1, 0 },
 	{ 0x61, -1, 0 },
 	{ 0x62, -1, 0 },
-	{ 0x63, 38, 0 },
-	{ 0x64, 38, 0 },
-	{ 0x65, 38, 0 },
+	{ 0x63, 52, 0 },
+	{ 0x64, 52, 0 },
+	{ 0x65, 52, 0 },
 	{ 0x66, -1, 0 },
-	{ 0x67, 38, 0 },
+	{ 0x67, 52, 0 },
 	{ 0x100, -1, 0 },
-	{ 0x101, 32, 0 },
-	{ 0x102, 30, 0 },
-	{ 0x103, 32, 0 },
-	{ 0x104, 31, 0 },
-	{ 0x105, 30, 0 },
+	{ 0x101, 46, 0 },
+	{ 0x102, 44, 0 },
+	{ 0x103, 46, 0 },
+	{ 0x104, 45, 0 },
+	{ 0x105, 44, 0 },
 	{ 0x110, -1, 0 },
 	{ 0x111, -1, 0 },
 	{ 0x120, -1, 0 },
 	{ 0x121, -1, 0 },
 	{ 0x122, -1, 1 },
 	{ 0x123, -1, 0 },
-	{ 0x124, 23, 0 },
+	{ 0x124, 36, 0 },
 	{ 0x125, -1, 1 },
 	{ 0x130, -1, 0 },
 	{ 0x131, -1, 0 },
 	{ 0x132, -1, 0 },
 	{ 0x133, -1, 1 },
 	{ 0x134, -1, 0 },
-	{ 0x135, 23, 0 },
+	{ 0x135, 36, 0 },
 	{ 0x136, -1, 1 },
-	{ 0x137, 23, 0 },
+	{ 0x137, 36, 0 },
 	{ 0x138, -1, 0 },
 	{ 0x140, -1, 0 },
 	{ 0x141, -1, 0 },
 	{ 0x142, -1, 1 },
 	{ 0x143, -1, 0 },
-	{ 0x144, 23, 0 },
+	{ 0x144, 36, 0 },
 	{ 0x145, -1, 1 },
 	{ 0x150, -1, 1 },
 	{ 0x151, -1, 1 },
@@ -472,100 +658,100 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x153, -1, 1 },
 	{ 0x200, -1, 0 },
 	{ 0x201, -1, 0 },
-	{ 0x202, 23, 0 },
+	{ 0x202, 36, 0 },
 	{ 0x210, -1, 0 },
 	{ 0x211, -1, 0 },
-	{ 0x212, 23, 0 },
+	{ 0x212, 36, 0 },
 	{ 0x220, -1, 0 },
 	{ 0x221, -1, 0 },
-	{ 0x222, 23, 0 },
+	{ 0x222, 36, 0 },
 	{ 0x230, -1, 0 },
 	{ 0x231, -1, 0 },
-	{ 0x232, 23, 0 },
+	{ 0x232, 36, 0 },
 	{ 0x240, -1, 0 },
 	{ 0x241, -1, 0 },
-	{ 0x242, 23, 0 },
+	{ 0x242, 36, 0 },
 	{ 0x250, -1, 0 },
 	{ 0x251, -1, 0 },
-	{ 0x252, 23, 0 },
+	{ 0x252, 36, 0 },
 	{ 0x255, -1, 0 },
 	{ 0x256, -1, 0 },
-	{ 0x257, 23, 0 },
+	{ 0x257, 36, 0 },
 	{ 0x260, -1, 0 },
 	{ 0x261, -1, 0 },
-	{ 0x262, 23, 0 },
+	{ 0x262, 36, 0 },
 	{ 0x270, -1, 0 },
 	{ 0x271, -1, 0 },
-	{ 0x272, 23, 0 },
+	{ 0x272, 36, 0 },
 	{ 0x280, -1, 0 },
-	{ 0x282, 27, 0 },
+	{ 0x282, 40, 0 },
 	{ 0x290, -1, 0 },
-	{ 0x291, 27, 0 },
-	{ 0x2a0, 27, 0 },
+	{ 0x291, 40, 0 },
+	{ 0x2a0, 40, 0 },
 	{ 0x2a1, -1, 0 },
 	{ 0x2b0, -1, 0 },
 	{ 0x2b1, -1, 0 },
-	{ 0x2b2, 23, 0 },
+	{ 0x2b2, 36, 0 },
 	{ 0x2b3, -1, 0 },
 	{ 0x2b5, -1, 0 },
 	{ 0x2b6, -1, 0 },
-	{ 0x2b7, 23, 0 },
+	{ 0x2b7, 36, 0 },
 	{ 0x2b8, -1, 0 },
 	{ 0x2c0, -1, 0 },
 	{ 0x2c1, -1, 0 },
-	{ 0x2c2, 23, 0 },
+	{ 0x2c2, 36, 0 },
 	{ 0x2c3, -1, 0 },
 	{ 0x2d0, -1, 0 },
 	{ 0x2d1, -1, 0 },
-	{ 0x2d2, 23, 0 },
+	{ 0x2d2, 36, 0 },
 	{ 0x2d3, -1, 0 },
 	{ 0x300, -1, 0 },
 	{ 0x301, -1, 0 },
 	{ 0x302, -1, 1 },
 	{ 0x303, -1, 0 },
-	{ 0x304, 23, 0 },
+	{ 0x304, 36, 0 },
 	{ 0x305, -1, 1 },
 	{ 0x310, -1, 0 },
 	{ 0x311, -1, 0 },
 	{ 0x312, -1, 1 },
 	{ 0x313, -1, 0 },
-	{ 0x314, 23, 0 },
+	{ 0x314, 36, 0 },
 	{ 0x315, -1, 1 },
 	{ 0x320, -1, 0 },
 	{ 0x321, -1, 0 },
 	{ 0x322, -1, 1 },
 	{ 0x323, -1, 0 },
-	{ 0x324, 23, 0 },
+	{ 0x324, 36, 0 },
 	{ 0x325, -1, 1 },
 	{ 0x330, -1, 0 },
-	{ 0x331, 35, 0 },
-	{ 0x332, 33, 0 },
-	{ 0x333, 35, 0 },
-	{ 0x334, 34, 0 },
-	{ 0x335, 33, 0 },
+	{ 0x331, 49, 0 },
+	{ 0x332, 47, 0 },
+	{ 0x333, 49, 0 },
+	{ 0x334, 48, 0 },
+	{ 0x335, 47, 0 },
 	{ 0x340, -1, 0 },
 	{ 0x341, -1, 0 },
 	{ 0x342, -1, 1 },
 	{ 0x343, -1, 0 },
-	{ 0x344, 23, 0 },
+	{ 0x344, 36, 0 },
 	{ 0x345, -1, 1 },
 	{ 0x350, -1, 0 },
-	{ 0x360, 25, 0 },
-	{ 0x362, 20, 0 },
-	{ 0x363, 20, 0 },
-	{ 0x364, 20, 0 },
-	{ 0x365, 15, 0 },
-	{ 0x370, 51, 0 },
-	{ 0x371, 44, 0 },
-	{ 0x372, 43, 0 },
-	{ 0x373, 44, 0 },
-	{ 0x374, 51, 0 },
-	{ 0x375, 44, 0 },
-	{ 0x376, 43, 0 },
-	{ 0x377, 44, 0 },
-	{ 0x378, 50, 0 },
-	{ 0x380, 23, 0 },
-	{ 0x381, 23, 0 },
+	{ 0x360, 38, 0 },
+	{ 0x362, 33, 0 },
+	{ 0x363, 33, 0 },
+	{ 0x364, 33, 0 },
+	{ 0x365, 20, 0 },
+	{ 0x370, 74, 0 },
+	{ 0x371, 66, 0 },
+	{ 0x372, 65, 0 },
+	{ 0x373, 66, 0 },
+	{ 0x374, 74, 0 },
+	{ 0x375, 66, 0 },
+	{ 0x376, 65, 0 },
+	{ 0x377, 66, 0 },
+	{ 0x378, 73, 0 },
+	{ 0x380, 36, 0 },
+	{ 0x381, 36, 0 },
 	{ 0x390, -1, 0 },
 	{ 0x391, -1, 0 },
 	{ 0x392, -1, 0 },
@@ -579,88 +765,91 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x39a, -1, 0 },
 	{ 0x39b, -1, 0 },
 	{ 0x39c, -1, 0 },
-	{ 0x3a0, 28, 0 },
-	{ 0x3a1, 28, 0 },
-	{ 0x3a2, 28, 0 },
-	{ 0x3a3, 28, 0 },
-	{ 0x3a4, 28, 0 },
-	{ 0x3a5, 28, 0 },
-	{ 0x3a6, 28, 0 },
-	{ 0x3a7, 28, 0 },
-	{ 0x3a8, 28, 0 },
-	{ 0x3a9, 28, 0 },
-	{ 0x3aa, 28, 0 },
-	{ 0x3ab, 28, 0 },
-	{ 0x3b0, 29, 0 },
-	{ 0x3c0, 28, 0 },
+	{ 0x3a0, 41, 0 },
+	{ 0x3a1, 41, 0 },
+	{ 0x3a2, 41, 0 },
+	{ 0x3a3, 41, 0 },
+	{ 0x3a4, 41, 0 },
+	{ 0x3a5, 41, 0 },
+	{ 0x3a6, 41, 0 },
+	{ 0x3a7, 41, 0 },
+	{ 0x3a8, 41, 0 },
+	{ 0x3a9, 41, 0 },
+	{ 0x3aa, 41, 0 },
+	{ 0x3ab, 41, 0 },
+	{ 0x3ac, 63, 0 },
+	{ 0x3ad, 62, 0 },
+	{ 0x3ae, 63, 0 },
+	{ 0x3b0, 42, 0 },
+	{ 0x3c0, 41, 0 },
 	{ 0x3d0, -1, 1 },
-	{ 0x3d1, 55, 0 },
-	{ 0x3d2, 55, 0 },
-	{ 0x3d3, 56, 0 },
-	{ 0x3d4, 54, 0 },
-	{ 0x3d5, 54, 0 },
-	{ 0x3d6, 23, 0 },
-	{ 0x3d7, 23, 0 },
-	{ 0x3d8, 49, 0 },
-	{ 0x3d9, 48, 0 },
-	{ 0x3e0, 47, 0 },
-	{ 0x3e1, 46, 0 },
-	{ 0x3e2, 47, 0 },
-	{ 0x3e3, 46, 0 },
-	{ 0x3e4, 49, 0 },
-	{ 0x3e5, 48, 0 },
+	{ 0x3d1, 78, 0 },
+	{ 0x3d2, 78, 0 },
+	{ 0x3d3, 79, 0 },
+	{ 0x3d4, 77, 0 },
+	{ 0x3d5, 77, 0 },
+	{ 0x3d6, 36, 0 },
+	{ 0x3d7, 36, 0 },
+	{ 0x3d8, 72, 0 },
+	{ 0x3d9, 71, 0 },
+	{ 0x3e0, 70, 0 },
+	{ 0x3e1, 69, 0 },
+	{ 0x3e2, 70, 0 },
+	{ 0x3e3, 69, 0 },
+	{ 0x3e4, 72, 0 },
+	{ 0x3e5, 71, 0 },
 	{ 0x400, -1, 0 },
-	{ 0x401, 21, 0 },
-	{ 0x500, 7, 0 },
-	{ 0x510, 22, 0 },
-	{ 0x511, 22, 0 },
-	{ 0x512, 22, 0 },
+	{ 0x401, 34, 0 },
+	{ 0x500, 11, 0 },
+	{ 0x510, 35, 0 },
+	{ 0x511, 35, 0 },
+	{ 0x512, 35, 0 },
 	{ 0x550, -1, 0 },
 	{ 0x551, -1, 0 },
 	{ 0x552, -1, 1 },
 	{ 0x553, -1, 0 },
-	{ 0x554, 23, 0 },
+	{ 0x554, 36, 0 },
 	{ 0x555, -1, 1 },
-	{ 0x556, 20, 0 },
-	{ 0x557, 4, 0 },
-	{ 0x558, 5, 0 },
+	{ 0x556, 33, 0 },
+	{ 0x557, 5, 0 },
+	{ 0x558, 6, 0 },
 	{ 0x560, -1, 0 },
 	{ 0x561, -1, 0 },
 	{ 0x562, -1, 1 },
 	{ 0x563, -1, 0 },
-	{ 0x564, 23, 0 },
+	{ 0x564, 36, 0 },
 	{ 0x565, -1, 1 },
-	{ 0x566, 20, 0 },
+	{ 0x566, 33, 0 },
 	{ 0x567, 2, 0 },
 	{ 0x650, -1, 0 },
 	{ 0x651, -1, 0 },
 	{ 0x652, -1, 1 },
 	{ 0x653, -1, 0 },
-	{ 0x654, 23, 0 },
+	{ 0x654, 36, 0 },
 	{ 0x655, -1, 1 },
-	{ 0x656, 20, 0 },
-	{ 0x657, 39, 0 },
+	{ 0x656, 33, 0 },
+	{ 0x657, 56, 0 },
 	{ 0x1000, -1, 0 },
-	{ 0x1001, 3, 0 },
-	{ 0x1002, 3, 0 },
-	{ 0x1003, 3, 0 },
-	{ 0x1004, 3, 0 },
-	{ 0x1005, 3, 0 },
-	{ 0x1006, 3, 0 },
-	{ 0x1007, 3, 0 },
+	{ 0x1001, 4, 0 },
+	{ 0x1002, 4, 0 },
+	{ 0x1003, 4, 0 },
+	{ 0x1004, 4, 0 },
+	{ 0x1005, 4, 0 },
+	{ 0x1006, 4, 0 },
+	{ 0x1007, 4, 0 },
 	{ 0x1008, -1, 0 },
-	{ 0x1009, 40, 0 },
-	{ 0x100a, 41, 0 },
+	{ 0x1009, 58, 0 },
+	{ 0x100a, 59, 0 },
 	{ 0x1010, -1, 0 },
-	{ 0x1011, 19, 0 },
-	{ 0x1012, 19, 0 },
+	{ 0x1011, 32, 0 },
+	{ 0x1012, 32, 0 },
 	{ 0x1020, -1, 0 },
 	{ 0x1030, -1, 0 },
-	{ 0x1031, 3, 0 },
-	{ 0x1032, 3, 0 },
-	{ 0x1033, 3, 0 },
-	{ 0x1034, 3, 0 },
-	{ 0x1035, 3, 0 },
+	{ 0x1031, 4, 0 },
+	{ 0x1032, 4, 0 },
+	{ 0x1033, 4, 0 },
+	{ 0x1034, 4, 0 },
+	{ 0x1035, 4, 0 },
 	{ 0x1036, -1, 0 },
 	{ 0x1040, -1, 0 },
 	{ 0x1041, -1, 0 },
@@ -669,33 +858,39 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x1044, -1, 0 },
 	{ 0x1045, -1, 0 },
 	{ 0x1046, -1, 0 },
-	{ 0x1050, 10, 0 },
-	{ 0x1051, 10, 0 },
-	{ 0x1052, 13, 0 },
-	{ 0x1053, 12, 0 },
-	{ 0x1054, 36, 0 },
+	{ 0x1047, -1, 0 },
+	{ 0x1048, -1, 0 },
+	{ 0x1049, -1, 0 },
+	{ 0x104a, -1, 0 },
+	{ 0x1050, 15, 0 },
+	{ 0x1051, 15, 0 },
+	{ 0x1052, 18, 0 },
+	{ 0x1053, 17, 0 },
+	{ 0x1054, 50, 0 },
 	{ 0x1055, -1, 0 },
 	{ 0x1056, -1, 0 },
-	{ 0x1057, 14, 0 },
+	{ 0x1057, 19, 0 },
 	{ 0x1060, -1, 0 },
-	{ 0x1061, 3, 0 },
-	{ 0x1062, 3, 0 },
-	{ 0x1063, 3, 0 },
-	{ 0x1064, 3, 0 },
+	{ 0x1061, 4, 0 },
+	{ 0x1062, 4, 0 },
+	{ 0x1063, 4, 0 },
+	{ 0x1064, 4, 0 },
 	{ 0x1065, -1, 0 },
 	{ 0x1070, -1, 0 },
+	{ 0x1071, -1, 1 },
+	{ 0x1072, -1, 0 },
 	{ 0x1080, -1, 0 },
 	{ 0x1081, -1, 0 },
 	{ 0x1082, -1, 1 },
 	{ 0x1083, -1, 0 },
-	{ 0x1084, 23, 0 },
+	{ 0x1084, 36, 0 },
 	{ 0x1085, -1, 1 },
 	{ 0x1086, 1, 0 },
-	{ 0x1087, 16, 0 },
-	{ 0x1088, 6, 0 },
+	{ 0x1087, 22, 0 },
+	{ 0x1088, 8, 0 },
 	{ 0x1089, -1, 1 },
 	{ 0x108a, -1, 0 },
-	{ 0x108b, 23, 0 },
+	{ 0x108b, 36, 0 },
 	{ 0x108c, -1, 0 },
 	{ 0x108d, -1, 0 },
 	{ 0x108e, -1, 1 },
@@ -705,17 +900,17 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x1093, -1, 1 },
 	{ 0x1094, -1, 1 },
 	{ 0x1095, -1, 1 },
-	{ 0x1100, 20, 0 },
-	{ 0x1101, 8, 0 },
-	{ 0x1102, 20, 0 },
-	{ 0x1103, 8, 0 },
-	{ 0x1104, 20, 0 },
+	{ 0x1100, 33, 0 },
+	{ 0x1101, 13, 0 },
+	{ 0x1102, 33, 0 },
+	{ 0x1103, 13, 0 },
+	{ 0x1104, 33, 0 },
 	{ 0x1105, 0, 0 },
 	{ 0x1200, -1, 0 },
 	{ 0x1201, -1, 0 },
 	{ 0x1202, -1, 1 },
-	{ 0x1203, 18, 0 },
-	{ 0x1204, 17, 0 },
+	{ 0x1203, 25, 0 },
+	{ 0x1204, 24, 0 },
 	{ 0x1210, -1, 1 },
 	{ 0x1211, -1, 1 },
 	{ 0x1220, -1, 0 },
@@ -723,12 +918,17 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x1222, -1, 1 },
 	{ 0x1223, -1, 1 },
 	{ 0x1224, -1, 1 },
+	{ 0x1225, -1, 0 },
+	{ 0x1226, 10, 0 },
+	{ 0x1227, -1, 0 },
+	{ 0x1228, -1, 0 },
+	{ 0x140b, -1, 0 },
 	{ 0x2000, -1, 0 },
 	{ 0x2001, -1, 0 },
 	{ 0x2002, -1, 0 },
-	{ 0x2003, 9, 0 },
-	{ 0x2004, 9, 0 },
-	{ 0x2005, 9, 0 },
+	{ 0x2003, 14, 0 },
+	{ 0x2004, 14, 0 },
+	{ 0x2005, 14, 0 },
 	{ 0x2104, -1, 1 },
 	{ 0x2105, -1, 1 },
 	{ 0x2106, -1, 1 },
@@ -736,8 +936,79 @@ static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unuse
 	{ 0x2108, -1, 1 },
 	{ 0x2109, -1, 1 },
 	{ 0x210a, -1, 1 },
+	{ 0x210b, -1, 1 },
+	{ 0x210c, -1, 1 },
 	{ 0x4001, -1, 0 },
 	{ 0x4002, -1, 0 },
+	{ 0x4003, -1, 0 },
+	{ 0x4004, -1, 0 },
+	{ 0x4005, -1, 0 },
+	{ 0x4006, -1, 0 },
+	{ 0x4007, -1, 0 },
+	{ 0x4008, -1, 0 },
+	{ 0x4009, -1, 0 },
+	{ 0x400a, -1, 0 },
+	{ 0x400b, -1, 0 },
+	{ 0x400c, -1, 0 },
+	{ 0x400d, -1, 0 },
+	{ 0x400e, 36, 0 },
+	{ 0x400f, -1, 0 },
+	{ 0x4010, -1, 0 },
+	{ 0x4011, -1, 0 },
+	{ 0x4012, -1, 0 },
+	{ 0x4013, 36, 0 },
+	{ 0x4014, -1, 0 },
+	{ 0x4015, -1, 0 },
+	{ 0x4016, -1, 0 },
+	{ 0x4017, -1, 0 },
+	{ 0x4018, 36, 0 },
+	{ 0x4019, -1, 0 },
+	{ 0x401a, -1, 0 },
+	{ 0x401b, -1, 0 },
+	{ 0x401c, -1, 0 },
+	{ 0x401d, 36, 0 },
+	{ 0x401e, -1, 0 },
+	{ 0x401f, -1, 0 },
+	{ 0x4020, 55, 0 },
+	{ 0x4021, 54, 0 },
+	{ 0x4022, 54, 0 },
+	{ 0x4029, 84, 0 },
+	{ 0x402a, 27, 0 },
+	{ 0x402b, 27, 0 },
+	{ 0x402c, -1, 0 },
+	{ 0x402d, -1, 0 },
+	{ 0x402e, 30, 0 },
+	{ 0x402f, 31, 0 },
+	{ 0x4030, 29, 0 },
+	{ 0x4031, 28, 0 },
+	{ 0x4032, -1, 0 },
+	{ 0x4033, -1, 0 },
+	{ 0x4034, -1, 0 },
+	{ 0x4035, -1, 0 },
+	{ 0x4036, -1, 0 },
+	{ 0x4037, -1, 0 },
+	{ 0x4038, 17, 0 },
+	{ 0x4039, 17, 0 },
+	{ 0x403a, -1, 0 },
+};
+
+/* The other structures a mechanism's parameter may be, told apart by size
+ * (mechparams.LookupSize). */
+#define P11I_NMECHALTS 2
+static const struct p11i_mech_class p11i_mech_alts[P11I_NMECHALTS] __attribute__((unused)) = {
+	{ 0x1087, 23, 0 },
+	{ 0x1088, 9, 0 },
+};
+
+/* The per-message parameters of the message-based functions, by the
+ * mechanism of C_MessageEncryptInit, ... (mechparams.MessageLookup; any
+ * other mechanism's is its p11i_mechs class). */
+#define P11I_NMSGMECHS 4
+static const struct p11i_mech_class p11i_message_mechs[P11I_NMSGMECHS] __attribute__((unused)) = {
+	{ 0x1087, 21, 0 },
+	{ 0x1088, 7, 0 },
+	{ 0x4021, 53, 0 },
+	{ 0x4022, 53, 0 },
 };
 
 #define P11I_CKM_VENDOR_DEFINED 0x80000000UL

@@ -68,7 +68,8 @@ static uint64_t prefill(uintptr_t p) { return p11i_plausible(p, sizeof(CK_ULONG)
 
 static int nested_type(CK_ATTRIBUTE_TYPE t)
 {
-	return t == CKA_WRAP_TEMPLATE || t == CKA_UNWRAP_TEMPLATE || t == CKA_DERIVE_TEMPLATE;
+	return t == CKA_WRAP_TEMPLATE || t == CKA_UNWRAP_TEMPLATE || t == CKA_DERIVE_TEMPLATE ||
+	       t == CKA_ENCAPSULATE_TEMPLATE || t == CKA_DECAPSULATE_TEMPLATE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -217,6 +218,65 @@ static void cap_of(struct p11i_call *c, uintptr_t lenp)
 	c->caps[c->ncaps++] = v;
 }
 
+/* message_param encodes a message's parameter (kind M): the mechanism of
+ * the session's message-based operation, then the parameter as that
+ * mechanism's per-message structure, opaque bytes, or NULL and a length.
+ * With no operation on record the vendor will refuse the call: the
+ * parameter crosses as zeros of its length, never read here. */
+static CK_RV message_param(struct p11i_call *c, const struct p11i_func *f, const void *p, uint64_t n)
+{
+	static const uint8_t zeros[256];
+	CK_MECHANISM_TYPE mech = 0;
+	int layout, have = f->msgop >= 0 && p11i_sessions_msg(c->session, f->msgop & 3, &mech);
+
+	p11i_mpw_uint(&c->w, have ? mech : 0);
+	if (p == NULL || (!have && n > sizeof zeros)) {
+		p11i_mpw_nil(&c->w);
+		p11i_mpw_uint(&c->w, n);
+	} else if (!have) {
+		p11i_mpw_bytes(&c->w, zeros, n);
+	} else if (!mp_message_lookup(mech, &layout)) {
+		snprintf(c->why, sizeof c->why,
+			 "%s: the per-message parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
+			 f->name, (unsigned long)mech);
+		return CKR_MECHANISM_PARAM_INVALID;
+	} else if (layout < 0 || n != p11i_layouts[layout].size) {
+		p11i_mpw_bytes(&c->w, p, n);
+	} else if (mp_structure(c, &p11i_layouts[layout], p, (struct mp_scope){ NULL, NULL }, 0) != MP_OK) {
+		snprintf(c->why, sizeof c->why,
+			 "%s: the per-message parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
+			 f->name, (unsigned long)mech);
+		return CKR_MECHANISM_PARAM_INVALID;
+	} else if (p11i_layouts[layout].outs > 0) {
+		c->msglayout = layout;
+	}
+	return CKR_OK;
+}
+
+/* function_name encodes C_Async*'s function name (kind N) and notes which
+ * function it names; 0 when the name cannot be read. */
+static int function_name(struct p11i_call *c, uintptr_t p)
+{
+	char name[64];
+	long n;
+
+	if (p == 0) {
+		p11i_mpw_nil(&c->w);
+		return 1;
+	}
+	n = p11i_copy_string(name, (const void *)p, sizeof name);
+	if (n == -1)
+		return 0;
+	if (n == -2) /* no function has so long a name: the vendor says so */
+		n = sizeof name - 1;
+	name[n] = '\0';
+	for (int i = 0; i < P11I_NFUNCS; i++)
+		if (strcmp(name, p11i_funcs[i].name) == 0)
+			c->fname = i;
+	p11i_mpw_str(&c->w, name, (size_t)n);
+	return 1;
+}
+
 CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 {
 	static const uint8_t zeros[256];
@@ -229,8 +289,13 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 	c->region_used = 0;
 	c->ncaps = 0;
 	c->outmech = 0;
+	c->msglayout = -1;
+	c->session = 0;
+	c->fname = -1;
 	c->has_uncarried = 0;
 	c->why[0] = '\0';
+	if (f->local)
+		return CKR_FUNCTION_NOT_SUPPORTED; /* the shim's own, never on the wire */
 	p11i_mpw_uint(&c->w, (uint64_t)id);
 	for (const char *k = f->args; *k != '\0'; a += p11i_kind_params(*k), k++) {
 		switch (*k) {
@@ -240,6 +305,9 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			p11i_mpw_uint(&c->w, a[0]);
 			break;
 		case 's':
+			c->session = a[0];
+			p11i_mpw_uint(&c->w, map(c->to_vendor, c->gen, a[0]));
+			break;
 		case 'o':
 			p11i_mpw_uint(&c->w, map(c->to_vendor, c->gen, a[0]));
 			break;
@@ -301,6 +369,34 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			}
 			break;
 		}
+		case 'M': {
+			CK_RV rv = message_param(c, f, (const void *)a[0], a[1]);
+			if (rv != CKR_OK)
+				return rv;
+			break;
+		}
+		case 'N':
+			if (!function_name(c, a[0])) {
+				snprintf(c->why, sizeof c->why, "%s: the function name cannot be read: CKR_ARGUMENTS_BAD", f->name);
+				return CKR_ARGUMENTS_BAD;
+			}
+			break;
+		case 'D':
+			if (a[0] == 0) {
+				p11i_mpw_nil(&c->w);
+			} else {
+				CK_ASYNC_DATA d = { 0 };
+				if (p11i_plausible(a[0], sizeof d))
+					memcpy(&d, (const void *)a[0], sizeof d);
+				p11i_mpw_array(&c->w, 2);
+				p11i_mpw_uint(&c->w, d.ulVersion);
+				p11i_mpw_uint(&c->w, d.ulValue);
+			}
+			break;
+		case 'B':
+			p11i_mpw_bool(&c->w, a[0] != 0);
+			p11i_mpw_uint(&c->w, a[1]);
+			break;
 		case 'Y':
 			cap_of(c, a[1]);
 			p11i_mpw_bool(&c->w, a[0] != 0);
@@ -508,6 +604,127 @@ static void list_out(struct p11i_call *c, struct p11i_mpr *r, char k, const uint
 	}
 }
 
+/* async_data_out checks C_AsyncComplete's result (kind D) and queues its
+ * writes: nothing when the vendor left the structure alone, else every
+ * field, the output landing in the buffer the application gave the call
+ * that went pending (or C_AsyncJoin), which pValue then names, as it
+ * would with the vendor loaded directly. */
+static void async_data_out(struct p11i_call *c, struct p11i_mpr *r, CK_ASYNC_DATA *d, uint64_t code)
+{
+	uintptr_t buf = 0;
+	uint64_t cap = 0;
+	size_t n = 0;
+	const uint8_t *b = NULL;
+
+	if (p11i_mpr_is_nil(r))
+		return;
+	if (p11i_mpr_array(r, 6) != 6 || d == NULL || code == CKR_PENDING) {
+		p11i_mpr_fail(r, "an asynchronous result where none can be");
+		return;
+	}
+	uint64_t version = p11i_mpr_uint(r);
+	int has_value = p11i_mpr_bool(r);
+	int pending = c->fname >= 0 && p11i_sessions_pending(c->session, c->fname, &buf, &cap);
+	if (!p11i_mpr_is_nil(r)) {
+		b = p11i_mpr_data(r, &n);
+		if (r->failed)
+			return;
+		if (!pending || n > cap) {
+			p11i_mpr_fail(r, "%zu bytes of asynchronous output for a buffer of %llu", n,
+				      (unsigned long long)(pending ? cap : 0));
+			return;
+		}
+	}
+	uint64_t value_len = p11i_mpr_uint(r), h1 = p11i_mpr_uint(r), h2 = p11i_mpr_uint(r);
+	if (r->failed)
+		return;
+	if (b != NULL && value_len != n) {
+		p11i_mpr_fail(r, "an asynchronous output of %zu bytes said to be %llu", n, (unsigned long long)value_len);
+		return;
+	}
+	if (b != NULL)
+		q_copy(c, (void *)buf, b, n);
+	q_ulong(c, &d->ulVersion, version);
+	queue(c, (struct p11i_write){ .dst = &d->pValue, .value = has_value && pending ? buf : 0, .size = 8 });
+	q_ulong(c, &d->ulValue, value_len);
+	q_handle(c, &d->hObject, h1);
+	q_handle(c, &d->hAdditionalObject, h2);
+}
+
+/* output_buffer returns the output buffer argument of function f (kind Y
+ * or G) and its capacity; 0 when it has none. */
+static uintptr_t output_buffer(const struct p11i_call *c, const struct p11i_func *f, const uintptr_t *a, uint64_t *cap)
+{
+	int capi = 0;
+
+	for (const char *k = f->args; *k != '\0'; a += p11i_kind_params(*k), k++) {
+		if (*k == 'G') {
+			*cap = a[1];
+			return a[0];
+		}
+		if (*k == 'Y') {
+			*cap = c->caps[capi];
+			return a[0];
+		}
+		if (*k == 'L' || *k == 'K')
+			capi++;
+	}
+	return 0;
+}
+
+/* track keeps what the proxy must remember of a session after a call that
+ * returned rv (sessions.c). */
+static void track(const struct p11i_call *c, int id, const uintptr_t *a, CK_RV rv)
+{
+	const struct p11i_func *f = &p11i_funcs[id];
+	uint64_t cap = 0;
+	uintptr_t buf;
+
+	if (rv == CKR_PENDING && c->session != 0 && (buf = output_buffer(c, f, a, &cap)) != 0) {
+		p11i_sessions_pend(c->session, id, buf, cap);
+		return;
+	}
+	switch (id) {
+	case P11I_ID_C_OpenSession:
+		if (rv == CKR_OK && p11i_plausible(a[4], sizeof(CK_SESSION_HANDLE)))
+			p11i_sessions_opened(*(const CK_SESSION_HANDLE *)a[4], a[0]);
+		return;
+	case P11I_ID_C_CloseSession:
+		if (rv == CKR_OK)
+			p11i_sessions_closed(a[0]);
+		return;
+	case P11I_ID_C_CloseAllSessions:
+		if (rv == CKR_OK)
+			p11i_sessions_closed_slot(a[0]);
+		return;
+	case P11I_ID_C_SessionCancel:
+		if (rv == CKR_OK)
+			p11i_sessions_cancel(a[0], a[1]);
+		return;
+	case P11I_ID_C_AsyncComplete:
+		if (rv != CKR_PENDING && c->fname >= 0)
+			p11i_sessions_unpend(c->session, c->fname);
+		return;
+	case P11I_ID_C_AsyncGetID:
+		if (rv == CKR_OK && c->fname >= 0)
+			p11i_sessions_unpend(c->session, c->fname);
+		return;
+	case P11I_ID_C_AsyncJoin:
+		if (rv == CKR_OK && c->fname >= 0 && a[3] != 0)
+			p11i_sessions_pend(c->session, c->fname, a[3], a[4]);
+		return;
+	}
+	if (rv != CKR_OK || f->msgop < 4)
+		return;
+	if (f->msgop < 8) {
+		const CK_MECHANISM *m = (const CK_MECHANISM *)a[1];
+		if (m != NULL)
+			p11i_sessions_set_msg(c->session, f->msgop - 4, m->mechanism, 1);
+	} else {
+		p11i_sessions_set_msg(c->session, f->msgop - 8, 0, 0);
+	}
+}
+
 int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *body, size_t len, CK_RV *rv)
 {
 	const struct p11i_func *f = &p11i_funcs[id];
@@ -532,6 +749,13 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 				mp_decode_out(c, &r, &p11i_layouts[layout], m->pParameter, (struct mp_scope){ NULL, NULL }, ok);
 			break;
 		}
+		case 'M':
+			if (c->msglayout >= 0)
+				mp_decode_out(c, &r, &p11i_layouts[c->msglayout], (uint8_t *)a[0], (struct mp_scope){ NULL, NULL }, ok);
+			break;
+		case 'D':
+			async_data_out(c, &r, (CK_ASYNC_DATA *)a[0], code);
+			break;
 		case 'Y': {
 			uint64_t cap = c->caps[capi++];
 			uint64_t len_v = opt_uint(&r, a[1] != 0, "length");
@@ -623,6 +847,7 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 	}
 	apply(c);
 	*rv = (CK_RV)code;
+	track(c, id, a, *rv);
 	if (!p11i_ckr_defined(*rv)) {
 		snprintf(c->why, sizeof c->why, "%s: the vendor module returned 0x%llx, a code no PKCS#11 version defines",
 			 f->name, (unsigned long long)code);

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <p11-kit/pkcs11.h>
+#include "pkcs11_3x.h"
 
 #include "mp.h"
 #include "ring.h"
@@ -38,6 +38,9 @@ struct p11i_call {
 	uint64_t caps[P11I_MAX_ARGS];
 	int ncaps;
 	int outmech; /* the mechanism's parameter has outputs to bring back */
+	int msglayout; /* a message's parameter: its layout with outputs, -1: none */
+	uint64_t session; /* the application's session handle of the call, 0: none */
+	int fname;        /* C_Async*'s function, by ID; -1: none or unknown */
 	/* A mechanism whose parameter the registry cannot carry: the caller
 	 * logs it (once per mechanism). */
 	int has_uncarried;
@@ -105,5 +108,24 @@ int p11i_ckr_defined(CK_RV rv);
 
 /* p11i_plausible: whether [p, p+n) can be application memory at all. */
 int p11i_plausible(uintptr_t p, uint64_t n);
+
+/* The shim's fault-free read of a NUL-terminated string (shim.h). */
+long p11i_copy_string(char *dst, const void *src, size_t max);
+
+/* What the proxy remembers of sessions (sessions.c), by the application's
+ * handle: the mechanisms of message-based operations (op 0 encrypt,
+ * 1 decrypt, 2 sign, 3 verify) and the buffers of calls pending on an
+ * asynchronous session, by function ID. */
+void p11i_sessions_opened(uint64_t h, uint64_t slot);
+void p11i_sessions_closed(uint64_t h);
+void p11i_sessions_closed_slot(uint64_t slot);
+void p11i_sessions_clear(void);
+void p11i_sessions_reset(void); /* in a forked child */
+int p11i_sessions_msg(uint64_t h, int op, CK_MECHANISM_TYPE *mech);
+void p11i_sessions_set_msg(uint64_t h, int op, CK_MECHANISM_TYPE mech, int set);
+void p11i_sessions_cancel(uint64_t h, CK_FLAGS flags);
+void p11i_sessions_pend(uint64_t h, int id, uintptr_t buf, uint64_t cap);
+int p11i_sessions_pending(uint64_t h, int id, uintptr_t *buf, uint64_t *cap);
+void p11i_sessions_unpend(uint64_t h, int id);
 
 #endif

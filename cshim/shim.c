@@ -49,6 +49,8 @@ static void p11i_after_fork_child(void)
 			close(v - 1);
 	}
 	p11i_handles_reset();
+	p11i_sessions_reset();
+	p11i_interfaces_forked();
 	p11i_sup_forked();
 }
 
@@ -81,8 +83,136 @@ static CK_RV p11i_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 }
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) __attribute__((alias("p11i_C_GetFunctionList")));
 
-/* The generated C_* functions and the function list, in this translation
- * unit so they can point at the static C_GetFunctionList above. */
+/* ------------------------------------------------------------------ */
+/* Interfaces (PKCS#11 3.0)                                            */
+
+/* What C_GetInterfaceList and C_GetInterface hand out: one function list
+ * per version the vendor offers (its version field is the vendor's), one
+ * CK_INTERFACE per version and flags. Applications keep these pointers, so
+ * entries are only ever added. Only "PKCS 11" interfaces are offered: a
+ * vendor-defined interface's function table has a layout only its vendor
+ * knows, so the proxy cannot carry its calls. */
+static CK_UTF8CHAR p11i_iface_name[] = "PKCS 11";
+
+#define MAX_OFFERED (4 * P11I_MAX_IFACES)
+static struct {
+	pthread_mutex_t mu;
+	struct p11i_flist lists[MAX_OFFERED];
+	int nlists;
+	CK_INTERFACE ifaces[MAX_OFFERED];
+	int nifaces;
+} offered = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* When no host could tell the vendor's interfaces, C_GetFunctionList's. */
+static CK_INTERFACE fallback = { p11i_iface_name, &p11i_function_list, 0 };
+
+void p11i_interfaces_forked(void) { pthread_mutex_init(&offered.mu, NULL); }
+
+/* interface_of returns the CK_INTERFACE of v (offered.mu held), NULL when
+ * the table is full. */
+static CK_INTERFACE *interface_of(const struct p11i_iface *v)
+{
+	struct p11i_flist *list = NULL;
+
+	for (int i = 0; i < offered.nlists && list == NULL; i++)
+		if (offered.lists[i].version.major == v->major && offered.lists[i].version.minor == v->minor)
+			list = &offered.lists[i];
+	if (list == NULL) {
+		if (offered.nlists == MAX_OFFERED)
+			return NULL;
+		list = &offered.lists[offered.nlists++];
+		*list = p11i_flist_template;
+		list->version.major = v->major;
+		list->version.minor = v->minor;
+	}
+	for (int i = 0; i < offered.nifaces; i++)
+		if (offered.ifaces[i].pFunctionList == list && offered.ifaces[i].flags == v->flags)
+			return &offered.ifaces[i];
+	if (offered.nifaces == MAX_OFFERED)
+		return NULL;
+	offered.ifaces[offered.nifaces] = (CK_INTERFACE){ p11i_iface_name, list, v->flags };
+	return &offered.ifaces[offered.nifaces++];
+}
+
+/* offered_now fills out with the interfaces offered, the vendor's default
+ * at *def, and returns their number (at least 1). */
+static int offered_now(CK_INTERFACE **out, int *def)
+{
+	struct p11i_iface v[P11I_MAX_IFACES];
+	int vdef = 0, n = p11i_sup_interfaces(v, P11I_MAX_IFACES, &vdef), k = 0;
+
+	*def = 0;
+	pthread_mutex_lock(&offered.mu);
+	for (int i = 0; i < n; i++) {
+		CK_INTERFACE *in = interface_of(&v[i]);
+		if (in == NULL)
+			continue;
+		if (i == vdef)
+			*def = k;
+		out[k++] = in;
+	}
+	pthread_mutex_unlock(&offered.mu);
+	if (k == 0)
+		out[k++] = &fallback;
+	return k;
+}
+
+static CK_RV p11i_C_GetInterfaceList(CK_INTERFACE_PTR list, CK_ULONG_PTR count)
+{
+	CK_INTERFACE *in[P11I_MAX_IFACES];
+	int def, n;
+
+	if (count == NULL)
+		return CKR_ARGUMENTS_BAD;
+	n = offered_now(in, &def);
+	if (list == NULL) {
+		*count = (CK_ULONG)n;
+		return CKR_OK;
+	}
+	if (*count < (CK_ULONG)n) {
+		*count = (CK_ULONG)n;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	for (int i = 0; i < n; i++)
+		list[i] = *in[i];
+	*count = (CK_ULONG)n;
+	return CKR_OK;
+}
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR list, CK_ULONG_PTR count) __attribute__((alias("p11i_C_GetInterfaceList")));
+
+/* No name and no version: the vendor's default interface. Otherwise the
+ * first, in the vendor's order, of the name, the version if given and
+ * every flag asked for; none: CKR_ARGUMENTS_BAD. */
+static CK_RV p11i_C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version, CK_INTERFACE_PTR_PTR out, CK_FLAGS flags)
+{
+	CK_INTERFACE *in[P11I_MAX_IFACES];
+	int def, n;
+
+	if (out == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (name != NULL && strcmp((const char *)name, (const char *)p11i_iface_name) != 0)
+		return CKR_ARGUMENTS_BAD;
+	n = offered_now(in, &def);
+	if (name == NULL && version == NULL && (in[def]->flags & flags) == flags) {
+		*out = in[def];
+		return CKR_OK;
+	}
+	for (int i = 0; i < n; i++) {
+		const CK_VERSION *v = in[i]->pFunctionList;
+		if (version != NULL && (v->major != version->major || v->minor != version->minor))
+			continue;
+		if ((in[i]->flags & flags) != flags)
+			continue;
+		*out = in[i];
+		return CKR_OK;
+	}
+	return CKR_ARGUMENTS_BAD;
+}
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version, CK_INTERFACE_PTR_PTR out, CK_FLAGS flags)
+	__attribute__((alias("p11i_C_GetInterface")));
+
+/* The generated C_* functions and the function lists, in this translation
+ * unit so they can point at the static local functions above. */
 #include "functions_gen.inc"
 
 /* p11i_log_write writes a log line without ever raising SIGPIPE in the

@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 #include <sys/types.h>
-#include <p11-kit/pkcs11.h>
+#include "pkcs11_3x.h"
+#include "flists_gen.h"
 
 /* p11i_call makes every call: C_Initialize of the process that loaded the
  * library resolves its settings in Go, everything else runs in C
@@ -16,6 +17,21 @@ CK_RV p11i_call(int id, uintptr_t *args);
 extern CK_RV p11i_go_initialize(uintptr_t *args);
 
 extern CK_FUNCTION_LIST p11i_function_list;
+extern const struct p11i_flist p11i_flist_template;
+
+/* The vendor's "PKCS 11" interfaces, as its host reported them at load
+ * (supervise.c): p11i_sup_interfaces fills at most max of them in the
+ * vendor's order, sets *def to the index of its default, and returns their
+ * number; 0 when no host could load the module (the caller then offers
+ * C_GetFunctionList's list alone). Before C_Initialize a host is started
+ * for the question and ended. */
+struct p11i_iface {
+	unsigned char major, minor;
+	CK_FLAGS flags;
+};
+#define P11I_MAX_IFACES 8
+int p11i_sup_interfaces(struct p11i_iface *out, int max, int *def);
+void p11i_interfaces_forked(void);
 
 /* Channel fds the proxy opened: a forked child closes them without entering
  * Go, so it can never write into the parent's conversation with the host. */
@@ -103,6 +119,7 @@ CK_RV p11i_sup_call(int id, uintptr_t *args);
 /* p11i_sup_forked runs in a new child. */
 void p11i_sup_forked(void);
 void p11i_handles_reset(void);
+void p11i_sessions_reset(void);
 /* Whether this process is a child forked after the library was loaded. */
 int p11i_forked_child(void);
 

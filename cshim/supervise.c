@@ -84,6 +84,10 @@ static struct {
 	int region_logged;
 	CK_MECHANISM_TYPE uncarried[64]; /* mechanisms already logged */
 	int nuncarried;
+	/* The vendor's "PKCS 11" interfaces, from the last host that loaded
+	 * it (C_GetInterface's answers). */
+	int ifaces_known, niface, iface_def;
+	struct p11i_iface ifaces[P11I_MAX_IFACES];
 } sup = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .started = PTHREAD_COND_INITIALIZER };
 
 /* sup.mu is held for a few hundred nanoseconds per call: an adaptive mutex
@@ -528,6 +532,31 @@ static const char *read_failure(int st, const struct p11i_call *c)
 	return st == P11I_RUN_CLOSED ? "connection closed by peer" : st == P11I_RUN_BAD ? "malformed message" : c->why;
 }
 
+/* read_interfaces reads the module's interfaces from its host's open reply:
+ * [major, minor, flags] each. More than the proxy offers are dropped; a
+ * version the proxy has no function list for is a lie. */
+static int read_interfaces(struct p11i_mpr *r, struct p11i_iface *out)
+{
+	uint32_t n = p11i_mpr_array(r, 64);
+	int k = 0;
+
+	for (uint32_t i = 0; i < n && !r->failed; i++) {
+		if (p11i_mpr_array(r, 3) != 3) {
+			p11i_mpr_fail(r, "an interface is [major, minor, flags]");
+			break;
+		}
+		struct p11i_iface v;
+		v.major = (unsigned char)p11i_mpr_uint_max(r, 255, "interface version");
+		v.minor = (unsigned char)p11i_mpr_uint_max(r, 255, "interface version");
+		v.flags = p11i_mpr_uint(r);
+		if (v.major != 2 && v.major != 3)
+			p11i_mpr_fail(r, "an interface of version %u.%u", v.major, v.minor);
+		if (k < P11I_MAX_IFACES)
+			out[k++] = v;
+	}
+	return r->failed ? 0 : k;
+}
+
 /* handshake checks the host's hello and has it load the module, before
  * deadline. It returns CKR_OK, CKR_DEVICE_ERROR for a start that passed
  * the deadline (logged as such), or CKR_GENERAL_ERROR (logged). */
@@ -595,6 +624,8 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 		p11i_log("the host died loading %s (%s): see the host's lines above", k->module, read_failure(st, c));
 		return CKR_GENERAL_ERROR;
 	}
+	struct p11i_iface ifs[P11I_MAX_IFACES];
+	int nif = 0, def = 0;
 	p11i_mpr_init(&r, c->rbuf + P11I_MP_HEADER, len, NULL, 0);
 	for (uint32_t i = p11i_mpr_map(&r, 16); i > 0 && !r.failed; i--) {
 		key = p11i_mpr_str(&r, &n);
@@ -602,6 +633,10 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 			ok = p11i_mpr_bool(&r);
 		else if (key_is(key, n, "error"))
 			err = p11i_mpr_str(&r, &len);
+		else if (key_is(key, n, "interfaces"))
+			nif = read_interfaces(&r, ifs);
+		else if (key_is(key, n, "default"))
+			def = (int)p11i_mpr_uint_max(&r, P11I_MAX_IFACES, "default interface");
 		else
 			p11i_mpr_skip(&r);
 	}
@@ -618,20 +653,27 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 			p11i_log("%.*s (set module=/path/to/vendor.so, or P11ISOLATE_MODULE)", (int)len, err != NULL ? err : "");
 		return CKR_GENERAL_ERROR;
 	}
+	if (nif > 0) {
+		pthread_mutex_lock(&sup.mu);
+		memcpy(sup.ifaces, ifs, sizeof ifs[0] * (size_t)nif);
+		sup.niface = nif;
+		sup.iface_def = def < nif ? def : 0;
+		sup.ifaces_known = 1;
+		pthread_mutex_unlock(&sup.mu);
+	}
 	return CKR_OK;
 }
 
 static uint64_t next_gen(uint64_t g) { return g + 1 >= 1 << 16 ? 1 : g + 1; }
 
-/* start spawns a host with the settings in force, checks its handshake
- * and replays the application's C_Initialize, all under one deadline
+/* start spawns a host with the settings k, checks its handshake and, if
+ * replay, replays the application's C_Initialize, all under one deadline
  * (sup.mu released, sup.starting set: no call reaches the host before the
  * replay, and the kit stays put). It returns the vendor's answer;
  * CKR_DEVICE_ERROR when the start passed its deadline or the host died;
  * CKR_GENERAL_ERROR when it could not start. */
-static CK_RV start(struct host **out)
+static CK_RV start(struct p11i_kit *k, int replay, struct host **out)
 {
-	struct p11i_kit *k = sup.kit;
 	int pair[2], status[2] = { -1, -1 }, null_fd, pidfd = -1, err = 0, errfd;
 	int64_t deadline = k->timeout_ns > 0 ? now_ns() + k->timeout_ns : 0;
 	struct p11i_sandbox sb = k->sb;
@@ -708,6 +750,10 @@ static CK_RV start(struct host **out)
 	p11i_call_free(&ctl);
 	if (rv != CKR_OK)
 		goto fail;
+	if (!replay) {
+		*out = h;
+		return CKR_OK;
+	}
 
 	/* The application's C_Initialize, replayed before any other call may
 	 * reach the host. */
@@ -762,7 +808,7 @@ static CK_RV start_host(struct host **out)
 	wait_start();
 	sup.starting = 1;
 	pthread_mutex_unlock(&sup.mu);
-	CK_RV rv = start(out);
+	CK_RV rv = start(sup.kit, 1, out);
 	pthread_mutex_lock(&sup.mu);
 	if (rv == CKR_OK)
 		sup.gen = next_gen(sup.gen);
@@ -1043,6 +1089,56 @@ CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *
 	return rv;
 }
 
+/* probe starts a host only to learn the vendor's interfaces, and ends it:
+ * C_GetInterface comes before C_Initialize, with the settings of the
+ * environment (sup.mu held, released during the start). */
+static void probe(void)
+{
+	struct p11i_kit *k = sup.kit;
+	struct host *h = NULL;
+
+	if (k == NULL) {
+		struct p11i_init in = { .null = 1 };
+		size_t len = 0;
+		void *plan = plan_mode(&in, &len);
+		k = plan != NULL ? kit_parse(plan, len) : NULL;
+		free(plan);
+		if (k == NULL)
+			return;
+	}
+	k->refs++;
+	sup.starting = 1;
+	pthread_mutex_unlock(&sup.mu);
+	CK_RV rv = start(k, 0, &h);
+	if (rv == CKR_OK) {
+		h->dead = 1;
+		host_end(h, 1);
+	}
+	pthread_mutex_lock(&sup.mu);
+	if (rv == CKR_OK)
+		host_unref(h);
+	sup.starting = 0;
+	pthread_cond_broadcast(&sup.started);
+	kit_unref(k);
+}
+
+int p11i_sup_interfaces(struct p11i_iface *out, int max, int *def)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&sup.mu);
+	wait_start();
+	if (!sup.ifaces_known)
+		probe();
+	if (sup.ifaces_known) {
+		n = sup.niface < max ? sup.niface : max;
+		memcpy(out, sup.ifaces, sizeof out[0] * (size_t)n);
+		*def = sup.iface_def < n ? sup.iface_def : 0;
+	}
+	pthread_mutex_unlock(&sup.mu);
+	return n;
+}
+
 int p11i_sup_initialized(void)
 {
 	pthread_mutex_lock(&sup.mu);
@@ -1093,6 +1189,7 @@ static CK_RV finalize(uintptr_t *a, pid_t *host_pid)
 			return rv; /* e.g. CKR_ARGUMENTS_BAD: still initialized */
 		}
 	}
+	p11i_sessions_clear();
 	pthread_mutex_lock(&sup.mu);
 	sup.initialized = 0;
 	gone = sup.host; /* sup's reference comes with it */

@@ -346,8 +346,15 @@ static const char *arg_key(int id, char kind, int nth, char *buf, size_t len)
 
 	switch (kind) {
 	case 'u':
-		key = strcmp(name, "C_GetMechanismInfo") == 0 ? "type" : strcmp(name, "C_Login") == 0 ? "user_type" : "flags";
+		key = strcmp(name, "C_GetMechanismInfo") == 0 || strcmp(name, "C_GetSessionValidationFlags") == 0 ? "type"
+		      : strcmp(name, "C_Login") == 0 || strcmp(name, "C_LoginUser") == 0				   ? "user_type"
+		      : strcmp(name, "C_AsyncJoin") == 0								   ? "id"
+																	   : "flags";
 		break;
+	case 'M': key = "param"; break;
+	case 'N': key = "function"; break;
+	case 'D': key = "result"; break;
+	case 'B': key = "out"; break;
 	case 'b': key = "token_present"; break;
 	case 'l': case 'P': key = "slot"; break;
 	case 's': case 'S': key = "session"; break;
@@ -390,7 +397,9 @@ static void tl_args(struct tline *t, int id, const uintptr_t *a, const struct tr
 		case 'u':
 			if (strcmp(p11i_funcs[id].name, "C_GetMechanismInfo") == 0)
 				tl_named(t, NAME(p11i_ckm_names, a[at]), a[at]);
-			else if (strcmp(p11i_funcs[id].name, "C_Login") == 0)
+			else if (strcmp(p11i_funcs[id].name, "C_Login") == 0 || strcmp(p11i_funcs[id].name, "C_LoginUser") == 0 ||
+				 strcmp(p11i_funcs[id].name, "C_AsyncJoin") == 0 ||
+				 strcmp(p11i_funcs[id].name, "C_GetSessionValidationFlags") == 0)
 				tl_printf(t, "%lu", (unsigned long)a[at]);
 			else
 				tl_printf(t, "\"0x%lx\"", (unsigned long)a[at]);
@@ -461,6 +470,23 @@ static void tl_args(struct tline *t, int id, const uintptr_t *a, const struct tr
 			break;
 		case 'G':
 			tl_printf(t, "{\"len\":%lu}", (unsigned long)a[at + 1]);
+			break;
+		case 'M':
+		case 'B':
+			tl_printf(t, "{\"%s\":%s,\"len\":%lu}", c == 'M' ? "param" : "buffer", a[at] ? "true" : "false",
+				  (unsigned long)a[at + 1]);
+			break;
+		case 'N': {
+			char name[64];
+			long n = a[at] != 0 ? p11i_copy_string(name, (const void *)a[at], sizeof name) : -1;
+			if (n < 0)
+				tl_printf(t, "null");
+			else
+				tl_str(t, name, (size_t)n);
+			break;
+		}
+		case 'D':
+			tl_printf(t, "%s", a[at] ? "true" : "null");
 			break;
 		case 'F': {
 			CK_ULONG n = 0;

@@ -43,6 +43,12 @@ type call struct {
 	// only asked whether it knows the mechanism.
 	uncarried    uint64
 	hasUncarried bool
+
+	// Output buffers of a call on an asynchronous session: C memory of
+	// their own, which the vendor may still fill after the call returned
+	// CKR_PENDING (async.go).
+	kept  []keptBuf
+	fname int // C_Async*'s function, by ID; -1: none or unknown
 }
 
 // out remembers what an output argument needs for the reply.
@@ -70,7 +76,7 @@ type attr struct {
 
 // newCall makes a call of a channel whose shared region is mem (nil: none).
 func newCall(mem []byte) *call {
-	c := &call{d: wire.NewDecoder(), region: wire.NewRegion(mem)}
+	c := &call{d: wire.NewDecoder(), region: wire.NewRegion(mem), fname: -1}
 	c.d.SetRegion(c.region)
 	return c
 }
@@ -86,6 +92,8 @@ func (c *call) reset() {
 	clear(c.attrs)
 	c.attrs = c.attrs[:0]
 	c.hasUncarried = false
+	c.releaseKept()
+	c.fname = -1
 	if cap(c.attrs) > 4096 {
 		c.attrs = nil // a huge template once; not kept
 	}
@@ -94,7 +102,7 @@ func (c *call) reset() {
 // run decodes one request from body, calls the vendor and encodes the reply;
 // it returns the function's ID. An error means the request was malformed:
 // the host stops.
-func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) (int, error) {
+func (c *call) run(list *C.struct_p11i_flist, nfuncs C.int, body []byte, e *wire.Encoder) (int, error) {
 	defer c.reset()
 	f, err := c.decode(body)
 	if err != nil {
@@ -105,17 +113,18 @@ func (c *call) run(list C.CK_FUNCTION_LIST_PTR, body []byte, e *wire.Encoder) (i
 	case list == nil:
 	case c.hasUncarried:
 		// Every function with a mechanism takes the session first.
-		rv = C.p11h_mechanism_known(list, C.CK_SESSION_HANDLE(c.args[0]), C.CK_MECHANISM_TYPE(c.uncarried))
+		rv = C.p11h_mechanism_known((*C.CK_FUNCTION_LIST)(unsafe.Pointer(list)), C.CK_SESSION_HANDLE(c.args[0]), C.CK_MECHANISM_TYPE(c.uncarried))
 		if rv == C.CKR_OK {
 			rv = C.CKR_MECHANISM_PARAM_INVALID
 		}
 	default:
-		rv = C.p11h_invoke(list, C.int(f.ID), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
+		rv = C.p11h_invoke(list, nfuncs, C.int(f.ID), (*C.uintptr_t)(unsafe.Pointer(&c.args[0])))
 	}
 	if f.CarriesSecret() {
 		clear(body) // the PIN crossed in this frame
 	}
 	c.encodeReply(e, uint64(rv))
+	c.asyncAfter(f, uint64(rv))
 	return f.ID, e.Err()
 }
 
@@ -125,6 +134,9 @@ func (c *call) decode(body []byte) (p11calls.Func, error) {
 	d.Reset(body)
 	id := int(d.UintMax(uint64(len(p11calls.Funcs)-1), "function"))
 	f := p11calls.Funcs[id]
+	if f.Local() {
+		d.Fail("%s is answered by the proxy", f.Name)
+	}
 	n := 0
 	for i := 0; i < len(f.Args) && d.Ok(); i++ {
 		n += c.decodeArg(f.Args[i], c.args[n:])
@@ -219,6 +231,46 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 	case 'm':
 		a[0] = c.mechanism()
 		return 1
+	case 'M':
+		a[0], a[1] = c.messageParam()
+		return 2
+	case 'N':
+		a[0] = 0
+		c.fname = -1
+		if !d.IsNil() {
+			name := d.String()
+			if f, ok := p11calls.ByName(name); ok {
+				c.fname = f.ID
+			}
+			a[0] = c.bytesArg(append([]byte(name), 0))
+		}
+		return 1
+	case 'D':
+		o := out{kind: k}
+		if !d.IsNil() {
+			if d.ArrayLen(2) != 2 {
+				d.Fail("asynchronous data")
+				return 1
+			}
+			p := (*C.CK_ASYNC_DATA)(c.arena.alloc(C.sizeof_CK_ASYNC_DATA))
+			p.ulVersion, p.ulValue = C.CK_ULONG(d.Uint()), C.CK_ULONG(d.Uint())
+			o.p = uintptr(unsafe.Pointer(p))
+			o.before = bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(p)), C.sizeof_CK_ASYNC_DATA))
+		}
+		a[0] = o.p
+		c.outs = append(c.outs, o)
+		return 1
+	case 'B':
+		// C_AsyncJoin's buffer, which the vendor fills when the operation
+		// completes: kept past the call (async.go).
+		nonNull := d.Bool()
+		n := d.Uint()
+		a[0], a[1] = 0, uintptr(n)
+		if nonNull {
+			a[0] = c.keep(clamp(n), 'B')
+			a[1] = uintptr(clamp(n))
+		}
+		return 2
 	case 'Y':
 		o := out{kind: k}
 		hasLen := !d.IsNil()
@@ -228,7 +280,7 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		// The vendor sees the application's exact length, clamped only
 		// when it describes a buffer the host must allocate.
 		if d.Bool() {
-			o.p = c.outBuf(clamp(o.cap))
+			o.p = c.outputBuf(clamp(o.cap))
 			o.given = clamp(o.cap)
 		} else {
 			o.given = o.cap
@@ -248,7 +300,7 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 				d.Fail("random buffer of %d bytes", o.cap)
 				return 2
 			}
-			o.p = c.outBuf(o.cap)
+			o.p = c.outputBuf(o.cap)
 		}
 		a[0], a[1] = o.p, uintptr(o.cap)
 		c.outs = append(c.outs, o)
@@ -326,7 +378,8 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 
 // isNested reports whether an attribute's value is itself a template.
 func isNested(t uint64) bool {
-	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE
+	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE ||
+		t == C.CKA_ENCAPSULATE_TEMPLATE || t == C.CKA_DECAPSULATE_TEMPLATE
 }
 
 // template decodes an input template: nil and a count for NULL, or an array
@@ -455,6 +508,32 @@ func (c *call) mechanism() uintptr {
 	return uintptr(unsafe.Pointer(m))
 }
 
+// messageParam decodes a message's parameter (kind M): the mechanism of
+// the session's message-based operation, then the parameter as for a
+// mechanism, laid out as that mechanism's per-message structure.
+func (c *call) messageParam() (uintptr, uintptr) {
+	d := c.d
+	mech := d.Uint()
+	switch {
+	case d.IsNil():
+		return 0, uintptr(d.Uint())
+	case d.PeekArray():
+		l, _, _ := mechparams.MessageLookup(mech)
+		if l == nil {
+			d.Fail("structured message parameter for mechanism 0x%x, which has no layout", mech)
+			return 0, 0
+		}
+		p := mechparams.Build(d, l, c.arena.alloc)
+		if hasOut(l) {
+			c.outs = append(c.outs, out{kind: 'm', mech: l, param: p})
+		}
+		return uintptr(p), uintptr(l.Size)
+	default:
+		b := d.Bytes()
+		return c.bytesArg(b), uintptr(len(b))
+	}
+}
+
 func hasOut(l *mechparams.Layout) bool {
 	for _, f := range l.Fields {
 		if f.Out {
@@ -539,6 +618,8 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 		}
 	case 'm':
 		mechparams.EncodeOut(e, o.mech, o.param)
+	case 'D':
+		c.encodeAsyncData(e, o, rv)
 	}
 }
 

@@ -115,29 +115,98 @@ __attribute__((constructor)) static void p11h_sweep(int argc, char **argv, char 
 		p11h_init();
 }
 
-CK_FUNCTION_LIST_PTR p11h_load(const char *path, char *err, size_t errlen)
+/* functions_of is how many functions a function list of version v holds
+ * (0: a version this build does not know the list of). */
+static int functions_of(CK_VERSION v)
+{
+	if (v.major == 2)
+		return P11I_N240;
+	if (v.major == 3)
+		return v.minor < 2 ? P11I_N30 : P11I_N32;
+	return 0;
+}
+
+/* interfaces fills m's interfaces from the module's C_GetInterfaceList,
+ * and points m at the widest list it offers. The module's other
+ * interfaces (vendor-defined names) are not the proxy's to offer. */
+static void interfaces(void *h, struct p11h_module *m)
+{
+	CK_RV (*list_fn)(CK_INTERFACE_PTR, CK_ULONG_PTR) = (CK_RV(*)(CK_INTERFACE_PTR, CK_ULONG_PTR))dlsym(h, "C_GetInterfaceList");
+	CK_RV (*get_fn)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV(*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(h, "C_GetInterface");
+	CK_INTERFACE all[32], *def = NULL;
+	CK_ULONG count = 0;
+
+	if (list_fn == NULL || list_fn(NULL, &count) != CKR_OK || count == 0)
+		return;
+	if (count > sizeof all / sizeof all[0])
+		count = sizeof all / sizeof all[0];
+	memset(all, 0, sizeof all);
+	if (list_fn(all, &count) != CKR_OK)
+		return;
+	if (get_fn != NULL && get_fn(NULL, NULL, &def, 0) != CKR_OK)
+		def = NULL;
+	m->n = 0;
+	m->def = -1;
+	for (CK_ULONG i = 0; i < count && m->n < P11H_MAX_IFACES; i++) {
+		const CK_INTERFACE *in = &all[i];
+		if (in->pInterfaceName == NULL || in->pFunctionList == NULL ||
+		    strcmp((const char *)in->pInterfaceName, "PKCS 11") != 0)
+			continue;
+		CK_VERSION v = *(const CK_VERSION *)in->pFunctionList;
+		int n = functions_of(v);
+		if (n == 0)
+			continue;
+		if (def != NULL && def->pFunctionList == in->pFunctionList && def->flags == in->flags)
+			m->def = m->n;
+		m->iface[m->n].major = v.major;
+		m->iface[m->n].minor = v.minor;
+		m->iface[m->n].flags = in->flags;
+		m->n++;
+		if (n > m->nfuncs) {
+			m->list = in->pFunctionList;
+			m->nfuncs = n;
+		}
+	}
+	if (m->n == 0)
+		m->n = 1; /* none usable: C_GetFunctionList's, still in iface[0] */
+	if (m->def < 0)
+		m->def = 0;
+}
+
+int p11h_load(const char *path, char *err, size_t errlen, struct p11h_module *m)
 {
 	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST_PTR list = NULL;
 	CK_RV rv;
 	void *h;
 
+	memset(m, 0, sizeof *m);
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		snprintf(err, errlen, "cannot load %s: %s", path, dlerror());
-		return NULL;
+		return -1;
 	}
 	get = (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList");
 	if (get == NULL) {
 		snprintf(err, errlen, "%s is not a PKCS#11 module: it has no C_GetFunctionList symbol", path);
-		return NULL;
+		return -1;
 	}
 	rv = get(&list);
 	if (rv != CKR_OK || list == NULL) {
 		snprintf(err, errlen, "%s: C_GetFunctionList failed with 0x%lx", path, (unsigned long)rv);
-		return NULL;
+		return -1;
 	}
-	return list;
+	/* Whatever version it claims, C_GetFunctionList's list is only sure
+	 * to hold the 2.40 functions. */
+	m->list = (const struct p11i_flist *)list;
+	m->nfuncs = P11I_N240;
+	m->n = 1;
+	m->def = 0;
+	m->iface[0].major = list->version.major;
+	m->iface[0].minor = list->version.minor;
+	interfaces(h, m);
+	return 0;
 }
 
 CK_RV p11h_create_mutex(CK_VOID_PTR_PTR m)

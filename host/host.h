@@ -4,7 +4,8 @@
 #define P11ISOLATE_HOST_H
 
 #include <stdint.h>
-#include <p11-kit/pkcs11.h>
+#include "../cshim/pkcs11_3x.h"
+#include "../cshim/flists_gen.h"
 
 /* The channel the proxy passes as fd 3; stdin, stdout and stderr are 0-2. */
 #define P11H_CONTROL_FD 3
@@ -15,11 +16,28 @@
 #define P11H_INIT_ARG "--init"
 #define P11H_STATUS_FD 4
 
-CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a);
+CK_RV p11h_invoke(const struct p11i_flist *f, int nfuncs, int id, const uintptr_t *a);
 
-/* p11h_load dlopens path and returns its function list, or NULL with a
- * one-line reason in err. */
-CK_FUNCTION_LIST_PTR p11h_load(const char *path, char *err, size_t errlen);
+/* A loaded module: the function list calls go through (that of the
+ * highest version it offers, holding nfuncs functions), and its "PKCS 11"
+ * interfaces of the versions this build knows (2.x, 3.0, 3.1, 3.2 and
+ * later 3.x), in its C_GetInterfaceList's order; def is the one its
+ * C_GetInterface(NULL, NULL, ..., 0) answers (-1: none of them). A module
+ * without C_GetInterfaceList offers the 2.x list of C_GetFunctionList. */
+#define P11H_MAX_IFACES 8
+struct p11h_module {
+	const struct p11i_flist *list;
+	int nfuncs;
+	int n, def;
+	struct {
+		unsigned char major, minor;
+		CK_FLAGS flags;
+	} iface[P11H_MAX_IFACES];
+};
+
+/* p11h_load dlopens path and fills m, or returns -1 with a one-line reason
+ * in err. */
+int p11h_load(const char *path, char *err, size_t errlen, struct p11h_module *m);
 
 /* Host-side mutex callbacks handed to the vendor where the application gave
  * its own (they cannot cross a process boundary). */

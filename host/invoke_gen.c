@@ -14,6 +14,7 @@ _Static_assert(sizeof(CK_MECHANISM_INFO) == 24, "p11calls.InfoStructs size of CK
 /* Parameter layouts of internal/mechparams that the header also defines. */
 _Static_assert(sizeof(struct ck_aes_cbc_encrypt_data_params) == 32, "mechparams layout CK_AES_CBC_ENCRYPT_DATA_PARAMS");
 _Static_assert(sizeof(struct ck_aes_ctr_params) == 24, "mechparams layout CK_AES_CTR_PARAMS");
+_Static_assert(sizeof(CK_ATTRIBUTE) == 24, "mechparams layout CK_ATTRIBUTE");
 _Static_assert(sizeof(struct ck_des_cbc_encrypt_data_params) == 24, "mechparams layout CK_DES_CBC_ENCRYPT_DATA_PARAMS");
 _Static_assert(sizeof(struct ck_ecdh1_derive_params) == 40, "mechparams layout CK_ECDH1_DERIVE_PARAMS");
 _Static_assert(sizeof(struct ck_gcm_params) == 48, "mechparams layout CK_GCM_PARAMS");
@@ -25,8 +26,12 @@ _Static_assert(sizeof(struct ck_rsa_pkcs_oaep_params) == 40, "mechparams layout 
 _Static_assert(sizeof(struct ck_rsa_pkcs_pss_params) == 24, "mechparams layout CK_RSA_PKCS_PSS_PARAMS");
 _Static_assert(sizeof(CK_VERSION) == 2, "mechparams layout CK_VERSION");
 
-CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)
+/* f holds nfuncs functions: the vendor's list of the highest version it
+ * offers. */
+CK_RV p11h_invoke(const struct p11i_flist *f, int nfuncs, int id, const uintptr_t *a)
 {
+	if (id < 0 || id >= nfuncs)
+		return CKR_FUNCTION_NOT_SUPPORTED;
 	switch (id) {
 	case 0:
 		if (f->C_Initialize == NULL)
@@ -40,10 +45,6 @@ CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)
 		if (f->C_GetInfo == NULL)
 			return CKR_FUNCTION_NOT_SUPPORTED;
 		return f->C_GetInfo((CK_INFO_PTR)a[0]);
-	case 3:
-		if (f->C_GetFunctionList == NULL)
-			return CKR_FUNCTION_NOT_SUPPORTED;
-		return CKR_FUNCTION_NOT_SUPPORTED;
 	case 4:
 		if (f->C_GetSlotList == NULL)
 			return CKR_FUNCTION_NOT_SUPPORTED;
@@ -300,6 +301,142 @@ CK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)
 		if (f->C_WaitForSlotEvent == NULL)
 			return CKR_FUNCTION_NOT_SUPPORTED;
 		return f->C_WaitForSlotEvent((CK_ULONG)a[0], (CK_SLOT_ID_PTR)a[1], (CK_VOID_PTR)a[2]);
+	case 70:
+		if (f->C_LoginUser == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_LoginUser((CK_SESSION_HANDLE)a[0], (CK_ULONG)a[1], (CK_BYTE_PTR)a[2], (CK_ULONG)a[3], (CK_BYTE_PTR)a[4], (CK_ULONG)a[5]);
+	case 71:
+		if (f->C_SessionCancel == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_SessionCancel((CK_SESSION_HANDLE)a[0], (CK_ULONG)a[1]);
+	case 72:
+		if (f->C_MessageEncryptInit == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageEncryptInit((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2]);
+	case 73:
+		if (f->C_EncryptMessage == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_EncryptMessage((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG)a[6], (CK_BYTE_PTR)a[7], (CK_ULONG_PTR)a[8]);
+	case 74:
+		if (f->C_EncryptMessageBegin == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_EncryptMessageBegin((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4]);
+	case 75:
+		if (f->C_EncryptMessageNext == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_EncryptMessageNext((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG_PTR)a[6], (CK_ULONG)a[7]);
+	case 76:
+		if (f->C_MessageEncryptFinal == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageEncryptFinal((CK_SESSION_HANDLE)a[0]);
+	case 77:
+		if (f->C_MessageDecryptInit == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageDecryptInit((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2]);
+	case 78:
+		if (f->C_DecryptMessage == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_DecryptMessage((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG)a[6], (CK_BYTE_PTR)a[7], (CK_ULONG_PTR)a[8]);
+	case 79:
+		if (f->C_DecryptMessageBegin == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_DecryptMessageBegin((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4]);
+	case 80:
+		if (f->C_DecryptMessageNext == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_DecryptMessageNext((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG_PTR)a[6], (CK_ULONG)a[7]);
+	case 81:
+		if (f->C_MessageDecryptFinal == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageDecryptFinal((CK_SESSION_HANDLE)a[0]);
+	case 82:
+		if (f->C_MessageSignInit == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageSignInit((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2]);
+	case 83:
+		if (f->C_SignMessage == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_SignMessage((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG_PTR)a[6]);
+	case 84:
+		if (f->C_SignMessageBegin == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_SignMessageBegin((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2]);
+	case 85:
+		if (f->C_SignMessageNext == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_SignMessageNext((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG_PTR)a[6]);
+	case 86:
+		if (f->C_MessageSignFinal == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageSignFinal((CK_SESSION_HANDLE)a[0]);
+	case 87:
+		if (f->C_MessageVerifyInit == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageVerifyInit((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2]);
+	case 88:
+		if (f->C_VerifyMessage == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifyMessage((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG)a[6]);
+	case 89:
+		if (f->C_VerifyMessageBegin == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifyMessageBegin((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2]);
+	case 90:
+		if (f->C_VerifyMessageNext == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifyMessageNext((CK_SESSION_HANDLE)a[0], (CK_VOID_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG)a[6]);
+	case 91:
+		if (f->C_MessageVerifyFinal == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_MessageVerifyFinal((CK_SESSION_HANDLE)a[0]);
+	case 92:
+		if (f->C_EncapsulateKey == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_EncapsulateKey((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2], (CK_ATTRIBUTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG_PTR)a[6], (CK_OBJECT_HANDLE_PTR)a[7]);
+	case 93:
+		if (f->C_DecapsulateKey == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_DecapsulateKey((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2], (CK_ATTRIBUTE_PTR)a[3], (CK_ULONG)a[4], (CK_BYTE_PTR)a[5], (CK_ULONG)a[6], (CK_OBJECT_HANDLE_PTR)a[7]);
+	case 94:
+		if (f->C_VerifySignatureInit == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifySignatureInit((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4]);
+	case 95:
+		if (f->C_VerifySignature == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifySignature((CK_SESSION_HANDLE)a[0], (CK_BYTE_PTR)a[1], (CK_ULONG)a[2]);
+	case 96:
+		if (f->C_VerifySignatureUpdate == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifySignatureUpdate((CK_SESSION_HANDLE)a[0], (CK_BYTE_PTR)a[1], (CK_ULONG)a[2]);
+	case 97:
+		if (f->C_VerifySignatureFinal == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_VerifySignatureFinal((CK_SESSION_HANDLE)a[0]);
+	case 98:
+		if (f->C_GetSessionValidationFlags == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_GetSessionValidationFlags((CK_SESSION_HANDLE)a[0], (CK_ULONG)a[1], (CK_ULONG_PTR)a[2]);
+	case 99:
+		if (f->C_AsyncComplete == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_AsyncComplete((CK_SESSION_HANDLE)a[0], (CK_UTF8CHAR_PTR)a[1], (CK_ASYNC_DATA_PTR)a[2]);
+	case 100:
+		if (f->C_AsyncGetID == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_AsyncGetID((CK_SESSION_HANDLE)a[0], (CK_UTF8CHAR_PTR)a[1], (CK_ULONG_PTR)a[2]);
+	case 101:
+		if (f->C_AsyncJoin == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_AsyncJoin((CK_SESSION_HANDLE)a[0], (CK_UTF8CHAR_PTR)a[1], (CK_ULONG)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4]);
+	case 102:
+		if (f->C_WrapKeyAuthenticated == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_WrapKeyAuthenticated((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2], (CK_OBJECT_HANDLE)a[3], (CK_BYTE_PTR)a[4], (CK_ULONG)a[5], (CK_BYTE_PTR)a[6], (CK_ULONG_PTR)a[7]);
+	case 103:
+		if (f->C_UnwrapKeyAuthenticated == NULL)
+			return CKR_FUNCTION_NOT_SUPPORTED;
+		return f->C_UnwrapKeyAuthenticated((CK_SESSION_HANDLE)a[0], (CK_MECHANISM_PTR)a[1], (CK_OBJECT_HANDLE)a[2], (CK_BYTE_PTR)a[3], (CK_ULONG)a[4], (CK_ATTRIBUTE_PTR)a[5], (CK_ULONG)a[6], (CK_BYTE_PTR)a[7], (CK_ULONG)a[8], (CK_OBJECT_HANDLE_PTR)a[9]);
 	}
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }

@@ -38,11 +38,14 @@ import (
 // handshake refuses a host from another build.
 var buildID = "dev"
 
-// vendor is the loaded module's function list, set once by OpOpen.
+// vendor is the loaded module's function list, set once by OpOpen: the
+// list of the highest version it offers, holding nfuncs functions.
 var vendor struct {
 	sync.Mutex
-	list C.CK_FUNCTION_LIST_PTR
-	path string
+	list   *C.struct_p11i_flist
+	nfuncs C.int
+	path   string
+	reply  wire.OpenReply
 }
 
 // exitGroup ends the host and every process the vendor started: they share
@@ -182,7 +185,7 @@ func open(req wire.Open) wire.OpenReply {
 	defer vendor.Unlock()
 	if vendor.list != nil {
 		if path == vendor.path {
-			return wire.OpenReply{OK: true}
+			return vendor.reply
 		}
 		return wire.OpenReply{Error: "a host serves one module; this one already loaded " + vendor.path}
 	}
@@ -206,12 +209,17 @@ func open(req wire.Open) wire.OpenReply {
 	cpath := C.CString(load)
 	defer C.free(unsafe.Pointer(cpath))
 	var errbuf [512]C.char
-	list := C.p11h_load(cpath, &errbuf[0], C.size_t(len(errbuf)))
-	if list == nil {
+	var m C.struct_p11h_module
+	if C.p11h_load(cpath, &errbuf[0], C.size_t(len(errbuf)), &m) != 0 {
 		return wire.OpenReply{Error: strings.ReplaceAll(C.GoString(&errbuf[0]), load, path)}
 	}
-	vendor.list, vendor.path = list, path
-	return wire.OpenReply{OK: true}
+	vendor.list, vendor.nfuncs, vendor.path = m.list, m.nfuncs, path
+	reply := wire.OpenReply{OK: true, Default: int(m.def)}
+	for _, in := range m.iface[:m.n] {
+		reply.Interfaces = append(reply.Interfaces, [3]uint64{uint64(in.major), uint64(in.minor), uint64(in.flags)})
+	}
+	vendor.reply = reply
+	return reply
 }
 
 // pinned opens the module at path and checks its SHA-256 through that fd,
@@ -317,10 +325,10 @@ func serve(fd int, region []byte) {
 		}
 		C.p11h_busy(w)
 		vendor.Lock()
-		list := vendor.list
+		list, nfuncs := vendor.list, vendor.nfuncs
 		vendor.Unlock()
 		e.Reset()
-		id, err := c.run(list, body, e)
+		id, err := c.run(list, nfuncs, body, e)
 		if err != nil {
 			fatal("call: %v", err)
 		}

@@ -6,6 +6,7 @@
 #include "../cshim/spin.c"
 #include "../cshim/plane.c"
 #include "../cshim/handles.c"
+#include "../cshim/sessions.c"
 #include "../cshim/sha256.c"
 #include "../cshim/image.c"
 #include "../cshim/log.c"

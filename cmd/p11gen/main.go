@@ -54,6 +54,7 @@ func generate() (map[string][]byte, error) {
 	}
 	return map[string][]byte{
 		"cshim/functions_gen.inc":      shimFunctions(),
+		"cshim/flists_gen.h":           flistHeader(),
 		"cshim/exports.map":            versionScript(),
 		"host/invoke_gen.c":            hostInvoke(),
 		"cshim/calls_gen.h":            callTables(),
@@ -84,10 +85,10 @@ func params(f p11calls.Func) (decl string, names []string) {
 func shimFunctions() []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
-	b.WriteString("/* The exported C_* functions: each packs its arguments and enters\n * p11i_call (cshim/shim.c). */\n\n")
+	b.WriteString("/* The exported C_* functions: each packs its arguments and enters\n * p11i_call (cshim/shim.c). The local ones (function lists and\n * interfaces) are shim.c's own. */\n\n")
 	b.WriteString("#include \"shim.h\"\n\n")
 	for _, f := range p11calls.Funcs {
-		if f.Name == p11calls.GetFunctionList {
+		if f.Local() {
 			continue
 		}
 		decl, names := params(f)
@@ -107,11 +108,38 @@ func shimFunctions() []byte {
 		// another module's C_* symbols.
 		fmt.Fprintf(&b, "CK_RV %s(%s) __attribute__((alias(\"p11i_%s\")));\n\n", f.Name, decl, f.Name)
 	}
+	b.WriteString("/* C_GetFunctionList's list: PKCS#11 2.40. */\n")
 	fmt.Fprintf(&b, "CK_FUNCTION_LIST p11i_function_list = {\n\t.version = { %d, %d },\n", p11calls.VersionMajor, p11calls.VersionMinor)
+	for _, f := range p11calls.Funcs[:p11calls.N240] {
+		fmt.Fprintf(&b, "\t.%s = p11i_%s,\n", f.Name, f.Name)
+	}
+	b.WriteString("};\n\n/* Every function, in the 3.2 list's order: C_GetInterface's lists are\n * copies of it with the vendor's version (a 3.0 or 2.40 list is its prefix). */\n")
+	b.WriteString("const struct p11i_flist p11i_flist_template = {\n\t.version = { 3, 2 },\n")
 	for _, f := range p11calls.Funcs {
 		fmt.Fprintf(&b, "\t.%s = p11i_%s,\n", f.Name, f.Name)
 	}
 	b.WriteString("};\n")
+	return b.Bytes()
+}
+
+// flistHeader writes the function list structure of every function, in
+// the 3.2 list's order, for the shim's lists and the host's calls into the
+// vendor's: CK_FUNCTION_LIST_3_2, whose prefixes are 3.0's and 2.40's.
+func flistHeader() []byte {
+	var b bytes.Buffer
+	b.WriteString(header)
+	b.WriteString("/* The function list of PKCS#11 3.2 (CK_FUNCTION_LIST_3_2), from\n * internal/p11calls; its first P11I_N30 functions are 3.0's list, its\n * first P11I_N240 CK_FUNCTION_LIST. */\n")
+	b.WriteString("#ifndef P11ISOLATE_FLISTS_GEN_H\n#define P11ISOLATE_FLISTS_GEN_H\n\n#include <stddef.h>\n#include \"pkcs11_3x.h\"\n\n")
+	fmt.Fprintf(&b, "#define P11I_N240 %d\n#define P11I_N30 %d\n#define P11I_N32 %d\n\n", p11calls.N240, p11calls.N30, p11calls.N32)
+	b.WriteString("struct p11i_flist {\n\tCK_VERSION version;\n")
+	for _, f := range p11calls.Funcs {
+		decl, _ := params(f)
+		fmt.Fprintf(&b, "\tCK_RV (*%s)(%s);\n", f.Name, decl)
+	}
+	b.WriteString("};\n\n/* Its 2.40 part is CK_FUNCTION_LIST. */\n")
+	b.WriteString("_Static_assert(offsetof(struct p11i_flist, C_WaitForSlotEvent) == offsetof(CK_FUNCTION_LIST, C_WaitForSlotEvent), \"2.40 prefix\");\n")
+	b.WriteString("_Static_assert(sizeof(CK_FUNCTION_LIST) == offsetof(struct p11i_flist, C_GetInterfaceList), \"2.40 size\");\n")
+	fmt.Fprintf(&b, "_Static_assert(sizeof(struct p11i_flist) == 8 + %d * sizeof(void *), \"one pointer per function\");\n\n#endif\n", len(p11calls.Funcs))
 	return b.Bytes()
 }
 
@@ -126,7 +154,7 @@ func callTables() []byte {
 	b.WriteString("#ifndef P11ISOLATE_CALLS_GEN_H\n#define P11ISOLATE_CALLS_GEN_H\n\n")
 	b.WriteString("#include <stdint.h>\n\n")
 	fmt.Fprintf(&b, "#define P11I_NFUNCS %d\n#define P11I_MAX_ARGS %d\n\n", len(p11calls.Funcs), p11calls.MaxArgs)
-	b.WriteString("struct p11i_func {\n\tconst char *name;\n\tconst char *args; /* argument kinds */\n\tint secret;        /* carries a PIN: its frame is wiped */\n\tint deadline;      /* P11I_DEADLINE_* */\n};\n\n")
+	b.WriteString("struct p11i_func {\n\tconst char *name;\n\tconst char *args; /* argument kinds */\n\tint secret;        /* carries a PIN: its frame is wiped */\n\tint deadline;      /* P11I_DEADLINE_* */\n\tint local;         /* answered by the shim alone */\n\tint msgop;         /* p11calls.Func.MessageOp: -1 none */\n};\n\n")
 	fmt.Fprintf(&b, "enum { P11I_DEADLINE_CALL = %d, P11I_DEADLINE_KEYGEN = %d, P11I_DEADLINE_NONE = %d };\n\n",
 		p11calls.DeadlineCall, p11calls.DeadlineKeygen, p11calls.DeadlineNone)
 	b.WriteString("static const struct p11i_func p11i_funcs[P11I_NFUNCS] __attribute__((unused)) = {\n")
@@ -135,9 +163,17 @@ func callTables() []byte {
 		if f.CarriesSecret() {
 			secret = 1
 		}
-		fmt.Fprintf(&b, "\t{ %q, %q, %d, %d },\n", f.Name, f.Args, secret, f.Deadline())
+		local := 0
+		if f.Local() {
+			local = 1
+		}
+		fmt.Fprintf(&b, "\t{ %q, %q, %d, %d, %d, %d },\n", f.Name, f.Args, secret, f.Deadline(), local, f.MessageOp())
 	}
-	b.WriteString("};\n\n/* p11i_kind_params is how many C parameters a kind stands for. */\n")
+	b.WriteString("};\n\n/* Each function's ID. */\n")
+	for _, f := range p11calls.Funcs {
+		fmt.Fprintf(&b, "#define P11I_ID_%s %d\n", f.Name, f.ID)
+	}
+	b.WriteString("\n/* p11i_kind_params is how many C parameters a kind stands for. */\n")
 	b.WriteString("static inline int p11i_kind_params(char k)\n{\n\tswitch (k) {\n")
 	for _, n := range []int{2, 3} {
 		var ks []string
@@ -205,9 +241,14 @@ func mechTables() []byte {
 		mechparams.Inline: "INLINE", mechparams.Ptr: "PTR", mechparams.UlongPtr: "ULONG_PTR",
 		mechparams.UlongOrPtr: "ULONG_OR_PTR", mechparams.CString: "CSTRING", mechparams.Struct: "STRUCT",
 		mechparams.StructPtr: "STRUCT_PTR", mechparams.StructArray: "STRUCT_ARRAY", mechparams.MechPtr: "MECH_PTR",
+		mechparams.UnionPtr: "UNION_PTR", mechparams.Template: "TEMPLATE", mechparams.HandlePtr: "HANDLE_PTR",
 	}
 	b.WriteString("enum {")
-	for k := mechparams.Ulong; k <= mechparams.MechPtr; k++ {
+	for k := mechparams.Kind(0); k < mechparams.NumKinds; k++ {
+		if kinds[k] == "" {
+			// A kind the C walker would not know: fail here, not in C.
+			panic(fmt.Sprintf("p11gen: mechparams kind %d has no C name", k))
+		}
 		fmt.Fprintf(&b, " P11I_K_%s = %d,", kinds[k], k)
 	}
 	b.WriteString(" };\n\n")
@@ -220,10 +261,15 @@ func mechTables() []byte {
 	b.WriteString("\tint16_t len;       /* index of the length field, -1: n bytes */\n")
 	b.WriteString("\tint16_t sub;       /* layout of a nested structure, -1: none */\n")
 	b.WriteString("\tuint32_t n;        /* INLINE: bytes; PTR with len -1: bytes */\n")
-	b.WriteString("\tuint32_t off;\n\tconst char *len_name; /* up: the enclosing structure's length field */\n};\n\n")
+	b.WriteString("\tuint32_t off;\n\tconst char *len_name; /* up: the enclosing structure's length field */\n")
+	b.WriteString("\tint16_t sel;       /* UNION_PTR: index of the selector field */\n")
+	b.WriteString("\tuint16_t cases, ncases; /* UNION_PTR: its cases in p11i_cases */\n};\n\n")
 	b.WriteString("struct p11i_layout {\n\tconst char *name;\n\tuint32_t size;\n\tuint16_t first, nfields, outs;\n};\n\n")
+	b.WriteString("/* A union's case: for the selector value, a layout (-1: bytes). */\n")
+	b.WriteString("struct p11i_case {\n\tuint64_t value;\n\tint16_t layout;\n};\n\n")
 	b.WriteString("static const struct p11i_field p11i_fields[] __attribute__((unused)) = {\n")
 	first := make([]int, len(layouts))
+	var cases []mechparams.Case
 	nf := 0
 	for i, l := range layouts {
 		first[i] = nf
@@ -242,10 +288,26 @@ func mechTables() []byte {
 				}
 				return 0
 			}
-			fmt.Fprintf(&b, "\t{ %q, P11I_K_%s, %d, %d, %d, %d, %d, %d, %d, %d, %s }, /* %s */\n",
-				f.Name, kinds[f.Kind], flag(f.Up), flag(f.Bits), flag(f.Out), flag(f.Only), f.Len, sub, f.N, f.Off, lenName, l.Name)
+			sel, firstCase := -1, 0
+			if f.Kind == mechparams.UnionPtr {
+				sel, firstCase = f.Sel, len(cases)
+				cases = append(cases, f.Cases...)
+			}
+			fmt.Fprintf(&b, "\t{ %q, P11I_K_%s, %d, %d, %d, %d, %d, %d, %d, %d, %s, %d, %d, %d }, /* %s */\n",
+				f.Name, kinds[f.Kind], flag(f.Up), flag(f.Bits), flag(f.Out), flag(f.Only), f.Len, sub, f.N, f.Off, lenName,
+				sel, firstCase, len(f.Cases), l.Name)
 			nf++
 		}
+	}
+	b.WriteString("};\n\n")
+	fmt.Fprintf(&b, "#define P11I_NCASES %d\n", len(cases))
+	b.WriteString("static const struct p11i_case p11i_cases[P11I_NCASES] __attribute__((unused)) = {\n")
+	for _, c := range cases {
+		l := -1
+		if c.Sub != nil {
+			l = index[c.Sub]
+		}
+		fmt.Fprintf(&b, "\t{ %d, %d },\n", c.Value, l)
 	}
 	b.WriteString("};\n\n")
 	fmt.Fprintf(&b, "#define P11I_NLAYOUTS %d\n#define P11I_LAYOUT_MECHANISM %d\n", len(layouts), index[mechparams.MechanismLayout()])
@@ -254,22 +316,29 @@ func mechTables() []byte {
 		fmt.Fprintf(&b, "\t{ %q, %d, %d, %d, %d }, /* %d */\n", l.Name, l.Size, first[i], len(l.Fields), l.Outs(), i)
 	}
 	b.WriteString("};\n\n")
-	mechs := mechparams.Mechanisms()
 	b.WriteString("/* How each mechanism's parameter crosses: a layout, opaque bytes (raw), or\n * neither (it takes none). Ascending by type. */\n")
 	b.WriteString("struct p11i_mech_class {\n\tuint64_t type;\n\tint16_t layout; /* -1: not a structure */\n\tuint8_t raw;\n};\n\n")
-	fmt.Fprintf(&b, "#define P11I_NMECHS %d\n", len(mechs))
-	b.WriteString("static const struct p11i_mech_class p11i_mechs[P11I_NMECHS] __attribute__((unused)) = {\n")
-	for _, m := range mechs {
-		l, raw := -1, 0
-		if m.Layout != nil {
-			l = index[m.Layout]
+	classTable := func(name, count string, mechs []mechparams.Mechanism) {
+		fmt.Fprintf(&b, "#define %s %d\n", count, len(mechs))
+		fmt.Fprintf(&b, "static const struct p11i_mech_class %s[%s] __attribute__((unused)) = {\n", name, count)
+		for _, m := range mechs {
+			l, raw := -1, 0
+			if m.Layout != nil {
+				l = index[m.Layout]
+			}
+			if m.Raw {
+				raw = 1
+			}
+			fmt.Fprintf(&b, "\t{ 0x%x, %d, %d },\n", m.Type, l, raw)
 		}
-		if m.Raw {
-			raw = 1
-		}
-		fmt.Fprintf(&b, "\t{ 0x%x, %d, %d },\n", m.Type, l, raw)
+		b.WriteString("};\n\n")
 	}
-	fmt.Fprintf(&b, "};\n\n#define P11I_CKM_VENDOR_DEFINED 0x%xUL\n\n#endif\n", uint64(mechparams.VendorDefined))
+	classTable("p11i_mechs", "P11I_NMECHS", mechparams.Mechanisms())
+	b.WriteString("/* The other structures a mechanism's parameter may be, told apart by size\n * (mechparams.LookupSize). */\n")
+	classTable("p11i_mech_alts", "P11I_NMECHALTS", mechparams.Alternates())
+	b.WriteString("/* The per-message parameters of the message-based functions, by the\n * mechanism of C_MessageEncryptInit, ... (mechparams.MessageLookup; any\n * other mechanism's is its p11i_mechs class). */\n")
+	classTable("p11i_message_mechs", "P11I_NMSGMECHS", mechparams.MessageMechanisms())
+	fmt.Fprintf(&b, "#define P11I_CKM_VENDOR_DEFINED 0x%xUL\n\n#endif\n", uint64(mechparams.VendorDefined))
 	return b.Bytes()
 }
 
@@ -299,6 +368,7 @@ var headerStructs = map[string]string{
 	// mode, so the checks use their typedefs.
 	"CK_VERSION":    "CK_VERSION",
 	"CK_MECHANISM":  "CK_MECHANISM",
+	"CK_ATTRIBUTE":  "CK_ATTRIBUTE",
 	"CK_OTP_PARAM":  "CK_OTP_PARAM",
 	"CK_OTP_PARAMS": "CK_OTP_PARAMS",
 }
@@ -318,8 +388,9 @@ func hostInvoke() []byte {
 			fmt.Fprintf(&b, "_Static_assert(sizeof(%s) == %d, \"mechparams layout %s\");\n", c, l.Size, l.Name)
 		}
 	}
-	b.WriteString("\nCK_RV p11h_invoke(CK_FUNCTION_LIST_PTR f, int id, const uintptr_t *a)\n{\n")
-	b.WriteString("\tswitch (id) {\n")
+	b.WriteString("\n/* f holds nfuncs functions: the vendor's list of the highest version it\n * offers. */\n")
+	b.WriteString("CK_RV p11h_invoke(const struct p11i_flist *f, int nfuncs, int id, const uintptr_t *a)\n{\n")
+	b.WriteString("\tif (id < 0 || id >= nfuncs)\n\t\treturn CKR_FUNCTION_NOT_SUPPORTED;\n\tswitch (id) {\n")
 	for _, f := range p11calls.Funcs {
 		var casts []string
 		n := 0
@@ -329,11 +400,10 @@ func hostInvoke() []byte {
 				n++
 			}
 		}
-		fmt.Fprintf(&b, "\tcase %d:\n\t\tif (f->%s == NULL)\n\t\t\treturn CKR_FUNCTION_NOT_SUPPORTED;\n", f.ID, f.Name)
-		if f.Name == p11calls.GetFunctionList {
-			b.WriteString("\t\treturn CKR_FUNCTION_NOT_SUPPORTED;\n")
-			continue
+		if f.Local() {
+			continue // never on the wire
 		}
+		fmt.Fprintf(&b, "\tcase %d:\n\t\tif (f->%s == NULL)\n\t\t\treturn CKR_FUNCTION_NOT_SUPPORTED;\n", f.ID, f.Name)
 		fmt.Fprintf(&b, "\t\treturn f->%s(%s);\n", f.Name, strings.Join(casts, ", "))
 	}
 	b.WriteString("\t}\n\treturn CKR_FUNCTION_NOT_SUPPORTED;\n}\n")

@@ -13,7 +13,19 @@ package cwire
 #include "../../cshim/spin.c"
 #include "../../cshim/plane.c"
 #include "../../cshim/handles.c"
+#include "../../cshim/sessions.c"
 #include "../../cshim/sha256.c"
+
+// p11i_copy_string is the shim's (cshim/shim.c), which this package does
+// not build: here, a plain copy.
+long p11i_copy_string(char *dst, const void *src, size_t max)
+{
+	size_t n = strnlen(src, max);
+	if (n == max)
+		return -2;
+	memcpy(dst, src, n + 1);
+	return (long)n;
+}
 
 // The handle numbering of internal/mechparams' tests: bit 48 marks an
 // application handle.

@@ -66,36 +66,15 @@ const (
 	RELRONone    = "none"
 )
 
-// PKCS#11 3.0's functions beyond 2.40 (CK_FUNCTION_LIST_3_0).
-var functions30 = []string{
-	"C_GetInterfaceList", "C_GetInterface", "C_LoginUser", "C_SessionCancel",
-	"C_MessageEncryptInit", "C_EncryptMessage", "C_EncryptMessageBegin", "C_EncryptMessageNext", "C_MessageEncryptFinal",
-	"C_MessageDecryptInit", "C_DecryptMessage", "C_DecryptMessageBegin", "C_DecryptMessageNext", "C_MessageDecryptFinal",
-	"C_MessageSignInit", "C_SignMessage", "C_SignMessageBegin", "C_SignMessageNext", "C_MessageSignFinal",
-	"C_MessageVerifyInit", "C_VerifyMessage", "C_VerifyMessageBegin", "C_VerifyMessageNext", "C_MessageVerifyFinal",
-}
-
-// PKCS#11 3.2's functions beyond 3.0 (CK_FUNCTION_LIST_3_2), as in the 3.2
-// pkcs11f.h.
-var functions32 = []string{
-	"C_EncapsulateKey", "C_DecapsulateKey",
-	"C_VerifySignatureInit", "C_VerifySignature", "C_VerifySignatureUpdate", "C_VerifySignatureFinal",
-	"C_GetSessionValidationFlags",
-	"C_AsyncComplete", "C_AsyncGetID", "C_AsyncJoin",
-	"C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
-}
-
 // Functions is every PKCS#11 function name of versions 2.40, 3.0 and 3.2,
-// sorted. The 2.40 names come from p11calls, the project's one table of them.
+// sorted, from p11calls, the project's one table of them.
 var Functions = func() []string {
-	names := make([]string, 0, len(p11calls.Funcs)+len(functions30)+len(functions32))
+	names := make([]string, 0, len(p11calls.Funcs))
 	for _, f := range p11calls.Funcs {
 		names = append(names, f.Name)
 	}
-	names = append(names, functions30...)
-	names = append(names, functions32...)
 	slices.Sort(names)
-	return slices.Compact(names)
+	return names
 }()
 
 // IsFunction reports whether name is a PKCS#11 function.

@@ -25,8 +25,8 @@ func TestFunctions(t *testing.T) {
 	if !slices.IsSorted(Functions) {
 		t.Error("Functions is not sorted")
 	}
-	if want := len(p11calls.Funcs) + len(functions30) + len(functions32); len(Functions) != want || want != 68+24+12 {
-		t.Errorf("%d functions, want %d (68 + 24 + 12, no duplicates)", len(Functions), want)
+	if len(Functions) != 68+24+12 || len(slices.Compact(slices.Clone(Functions))) != len(Functions) {
+		t.Errorf("%d functions, want 68 + 24 + 12, no duplicates", len(Functions))
 	}
 	for _, n := range []string{"C_GetFunctionList", "C_WaitForSlotEvent", "C_GetInterface", "C_MessageVerifyFinal", "C_EncapsulateKey", "C_AsyncJoin", "C_UnwrapKeyAuthenticated"} {
 		if !IsFunction(n) {
@@ -80,7 +80,7 @@ func TestSoftHSM(t *testing.T) {
 	if !slices.Contains(hd.FortifiedFuncs, "__snprintf_chk") {
 		t.Errorf("FortifiedFuncs = %v, want __snprintf_chk among them", hd.FortifiedFuncs)
 	}
-	for _, f := range p11calls.Funcs {
+	for _, f := range p11calls.Funcs[:p11calls.N240] { // SoftHSM 2.6 is a 2.40 module
 		if !slices.Contains(id.PKCS11Exports, f.Name) {
 			t.Errorf("%s not among PKCS11Exports", f.Name)
 		}

@@ -24,6 +24,12 @@ import (
 //	StructArray          nil for NULL, or an array of the elements' arrays
 //	MechPtr              nil for NULL, or [type, ulParameterLen, parameter]
 //	                     where parameter is nil, bytes, or a structure's array
+//	UnionPtr             nil for NULL; for the case the selector's value
+//	                     picks, the structure's array, or bytes
+//	Template             nil for NULL, or an array of attributes, each
+//	                     [type, value]: value is bytes, the ulValueLen of a
+//	                     NULL pValue, or a nested template's attribute array
+//	HandlePtr            nil for NULL, or 0: the handle does not cross in
 //
 // The reply carries an array with one value per Out field:
 //
@@ -31,8 +37,11 @@ import (
 //	Inline               bytes
 //	Ptr                  nil (nothing written), or the bytes written
 //	UlongPtr             nil for NULL, or the value
+//	HandlePtr            nil for NULL, or the vendor's handle
 //	Struct               the nested structure's reply array
 //	StructPtr            nil for NULL, or the nested structure's reply array
+//	StructArray          nil for NULL, or an array of the elements' reply
+//	                     arrays, as many as the request's
 
 // Limits on what one parameter may carry; anything larger is refused.
 const (
@@ -43,6 +52,10 @@ const (
 	// pointer. No valid pointer is that low (Linux's mmap_min_addr), and
 	// no password is that long.
 	ptrFloor = 1 << 16
+	// maxTemplate and maxNesting bound a Template as the wire bounds a
+	// call's templates.
+	maxTemplate = wire.MaxTemplate
+	maxNesting  = wire.MaxNesting
 )
 
 func at[T any](base unsafe.Pointer, off uintptr) *T { return (*T)(unsafe.Add(base, off)) }
@@ -143,7 +156,7 @@ func (b *builder) structure(l *Layout, p, sh unsafe.Pointer, up scope, depth int
 			return false
 		}
 		rec := at[record](sh, f.slot)
-		if f.Only && f.Kind != Ptr {
+		if f.Only && f.Kind != Ptr && f.Kind != HandlePtr {
 			if !d.IsNil() {
 				d.Fail("%s.%s: an output-only field with a value", l.Name, f.Name)
 			}
@@ -249,6 +262,47 @@ func (b *builder) structure(l *Layout, p, sh unsafe.Pointer, up scope, depth int
 		case MechPtr:
 			rec.p = b.mechanism(depth + 1)
 			*at[unsafe.Pointer](p, f.Off) = rec.p
+		case UnionPtr:
+			if d.IsNil() {
+				continue
+			}
+			// The selector is an earlier field, already built.
+			sel := uint64(*at[uint](p, l.Fields[f.Sel].Off))
+			c, ok := f.Case(sel)
+			if !ok {
+				d.Fail("%s.%s: no layout for %s %d", l.Name, f.Name, l.Fields[f.Sel].Name, sel)
+				return false
+			}
+			if c.Sub == nil {
+				rec.p, rec.n = b.input(d.Bytes())
+			} else {
+				if !d.PeekArray() {
+					d.Fail("%s.%s: %s %d wants a structure", l.Name, f.Name, l.Fields[f.Sel].Name, sel)
+					return false
+				}
+				rec.p, rec.n = b.newStruct(c.Sub), uint64(c.Sub.Size)
+				if !b.structure(c.Sub, rec.p, shadowOf(c.Sub, rec.p), scope{l, p}, depth) {
+					return false
+				}
+			}
+			*at[unsafe.Pointer](p, f.Off) = rec.p
+		case Template:
+			if d.IsNil() {
+				continue
+			}
+			var n uint64
+			if rec.p, n = b.template(0); rec.p == nil {
+				return false
+			}
+			rec.n = n
+			*at[unsafe.Pointer](p, f.Off) = rec.p
+		case HandlePtr:
+			if d.IsNil() {
+				continue
+			}
+			d.UintMax(0, f.Name)
+			rec.p = b.buffer(8)
+			*at[unsafe.Pointer](p, f.Off) = rec.p
 		}
 	}
 	if !d.Ok() {
@@ -257,12 +311,65 @@ func (b *builder) structure(l *Layout, p, sh unsafe.Pointer, up scope, depth int
 	return b.check(l, p, sh, up)
 }
 
+// input places an input buffer: a view into the frame, or fresh memory for
+// an empty one (a non-NULL pointer to nothing must stay non-NULL).
+func (b *builder) input(v []byte) (unsafe.Pointer, uint64) {
+	if len(v) == 0 {
+		return b.buffer(0), 0
+	}
+	return unsafe.Pointer(unsafe.SliceData(v)), uint64(len(v))
+}
+
+// template builds an attribute template (CK_ATTRIBUTE array) and returns it
+// with its count; nil after a failure. Values are input bytes in the
+// frame; a nested template (CKA_WRAP_TEMPLATE and its kin) is built in
+// turn, and its ulValueLen is its size in bytes.
+func (b *builder) template(depth int) (unsafe.Pointer, uint64) {
+	d, a := b.d, attribute
+	n := d.ArrayLen(maxTemplate)
+	if !d.Ok() {
+		return nil, 0
+	}
+	t := b.alloc(max(uintptr(n)*a.Size, 1))
+	for i := range uintptr(n) {
+		e := unsafe.Add(t, i*a.Size)
+		if d.ArrayLen(2) != 2 || !d.Ok() {
+			d.Fail("template attribute %d: want [type, value]", i)
+			return nil, 0
+		}
+		*at[uint](e, a.Fields[0].Off) = uint(d.Uint())
+		value, length := at[unsafe.Pointer](e, a.Fields[1].Off), at[uint](e, a.Fields[2].Off)
+		switch {
+		case d.PeekArray():
+			if depth >= maxNesting {
+				d.Fail("templates nested deeper than %d", maxNesting)
+				return nil, 0
+			}
+			q, m := b.template(depth + 1)
+			if q == nil {
+				return nil, 0
+			}
+			*value, *length = q, uint(m*uint64(a.Size))
+		case d.PeekBytes():
+			q, m := b.input(d.Bytes())
+			*value, *length = q, uint(m)
+		default:
+			// A NULL pValue: only its length crosses.
+			*length = uint(d.Uint())
+		}
+		if !d.Ok() {
+			return nil, 0
+		}
+	}
+	return t, uint64(n)
+}
+
 // check compares each buffer's and array's declared length with what was
 // built for it.
 func (b *builder) check(l *Layout, p, sh unsafe.Pointer, up scope) bool {
 	for i := range l.Fields {
 		f := &l.Fields[i]
-		if f.Kind != Ptr && f.Kind != StructArray {
+		if f.Kind != Ptr && f.Kind != StructArray && f.Kind != UnionPtr && f.Kind != Template {
 			continue
 		}
 		rec := at[record](sh, f.slot)
@@ -306,7 +413,7 @@ func (b *builder) mechanism(depth int) unsafe.Pointer {
 	switch {
 	case d.IsNil():
 	case d.PeekArray():
-		l, _, _ := Lookup(typ)
+		l, _, _ := LookupSize(typ, n)
 		if l == nil || uint64(l.Size) != n || l.outs > 0 {
 			d.Fail("nested mechanism 0x%x: no structure of %d bytes", typ, n)
 			return nil
@@ -383,11 +490,24 @@ func encodeOut(e *wire.Encoder, l *Layout, p, sh unsafe.Pointer) {
 				continue
 			}
 			e.Bytes(v)
-		case UlongPtr:
+		case UlongPtr, HandlePtr:
 			if rec.p == nil {
 				e.Nil()
 			} else {
 				e.Uint(uint64(*(*uint)(rec.p)))
+			}
+		case StructArray:
+			if rec.p == nil {
+				e.Nil()
+				continue
+			}
+			// Build put the elements' shadows before the elements, in
+			// order.
+			s, n := f.Sub, uintptr(rec.n)
+			base := unsafe.Add(rec.p, -int(n*s.shadow))
+			e.ArrayLen(int(n))
+			for j := range n {
+				encodeOut(e, s, unsafe.Add(rec.p, j*s.Size), unsafe.Add(base, j*s.shadow))
 			}
 		case Struct:
 			encodeOut(e, f.Sub, unsafe.Add(p, f.Off), unsafe.Pointer(rec))

@@ -41,6 +41,11 @@ const (
 	StructPtr               // a pointer to a structure (Field.Sub)
 	StructArray             // a pointer to Field.Len's count of structures (Field.Sub)
 	MechPtr                 // CK_MECHANISM_PTR: a nested mechanism with its own parameter
+	UnionPtr                // CK_VOID_PTR whose layout Field.Cases picks by the value of field Field.Sel
+	Template                // CK_ATTRIBUTE_PTR: Field.Len's count of attributes, values as bytes
+	HandlePtr               // CK_OBJECT_HANDLE_PTR: a handle the vendor writes (always Out and Only)
+
+	NumKinds = iota // the number of kinds (the generator's enumeration)
 )
 
 // Fixed as Field.Len means the buffer's length is Field.N, not another field.
@@ -61,10 +66,24 @@ type Field struct {
 	Out  bool    // the vendor writes it (or something inside it); its value crosses back
 	Only bool    // Out only: the application's value does not cross in (a Ptr sends its capacity)
 	Sub  *Layout // Struct, StructPtr, StructArray: the nested structure
-	Off  uintptr
+	// Sel, for UnionPtr: the index of an earlier Ulong field whose value
+	// picks one of Cases; Len is then the field holding the pointed-to
+	// size in bytes (a structure's size, or a buffer's length).
+	Sel   int
+	Cases []Case
+	Off   uintptr
 
 	slot    uintptr // offset of the field's record in its structure's shadow (see Build)
 	lenName string  // Up: the name of the enclosing structure's length field
+}
+
+// Case is one form a UnionPtr's pointer takes: for the selector value
+// Value, a structure of layout Sub, or (Sub nil) a buffer of bytes. A
+// selector value no case names is refused, as the pointed-to memory's shape
+// is then unknown.
+type Case struct {
+	Value uint64
+	Sub   *Layout
 }
 
 // Layout is one parameter structure.
@@ -151,22 +170,41 @@ func (l *Layout) check(i int) {
 	if (f.Sub != nil) != (f.Kind == Struct || f.Kind == StructPtr || f.Kind == StructArray) {
 		bad("Sub goes with the structure kinds")
 	}
+	if (len(f.Cases) > 0) != (f.Kind == UnionPtr) {
+		bad("Cases go with UnionPtr, which needs at least one")
+	}
 	if f.Only && !f.Out {
 		bad("Only without Out")
 	}
 	switch f.Kind {
-	case UlongOrPtr, CString, StructArray, MechPtr:
+	case UlongOrPtr, CString, MechPtr, UnionPtr, Template:
+		// Nothing the vendor writes through them comes back: the
+		// walkers on both sides carry them in only.
 		if f.Out {
 			bad("outputs of this kind are not carried back")
+		}
+	case StructArray:
+		// An array's outputs are its elements' (Out is set from them).
+		if f.Out {
+			bad("an array is an output only through its elements")
 		}
 	case UlongPtr, Struct, StructPtr:
 		if f.Only {
 			bad("Only is for scalars and buffers")
 		}
+	case HandlePtr:
+		// The pointed-to value is the vendor's new handle: the
+		// application's garbage there must neither cross nor be mapped.
+		if !f.Out || !f.Only {
+			bad("a handle pointer is the vendor's output only")
+		}
 	}
 	if f.Sub != nil {
-		if f.Kind == StructArray && (f.Sub.outs > 0 || len(f.Sub.ups) > 0) {
-			bad("array elements carry neither outputs nor lengths of the enclosing structure")
+		// An array's elements are not an enclosing structure: their own
+		// lengths are theirs. Their outputs cross back element by
+		// element (CK_DERIVED_KEY.phKey).
+		if f.Kind == StructArray && len(f.Sub.ups) > 0 {
+			bad("array elements read no lengths of the enclosing structure")
 		}
 		for _, up := range f.Sub.ups {
 			j := l.index(up)
@@ -175,7 +213,10 @@ func (l *Layout) check(i int) {
 			}
 		}
 	}
-	if f.Kind != Ptr && f.Kind != StructArray {
+	if f.Kind == UnionPtr {
+		l.checkUnion(i)
+	}
+	if f.Kind != Ptr && f.Kind != StructArray && f.Kind != Template && f.Kind != UnionPtr {
 		return
 	}
 	if f.Len == Fixed {
@@ -190,6 +231,9 @@ func (l *Layout) check(i int) {
 		}
 		return
 	}
+	if f.Bits && f.Kind != Ptr {
+		bad("a length in bits is a byte buffer's")
+	}
 	if f.Len < 0 || f.Len >= len(l.Fields) || f.Len == i {
 		bad("length index %d", f.Len)
 	}
@@ -199,9 +243,50 @@ func (l *Layout) check(i int) {
 	default:
 		bad("length field %s is not a length", src.Name)
 	}
+	if (f.Kind == Template || f.Kind == UnionPtr) && src.Kind != Ulong {
+		// The walkers read these counts and sizes from the structure
+		// itself, never through a pointer.
+		bad("length field %s must be a Ulong", src.Name)
+	}
 	if src.Out && (!f.Out || f.Kind != Ptr || f.Bits) {
 		bad("a length the vendor writes goes with a byte buffer it writes")
 	}
+}
+
+// checkUnion checks a UnionPtr: its selector is an earlier Ulong the vendor
+// does not write (the host picks the case from the value it has already
+// built), and its cases are distinct and carry nothing back.
+func (l *Layout) checkUnion(i int) {
+	f := &l.Fields[i]
+	bad := func(format string, args ...any) {
+		panic(fmt.Sprintf("mechparams: %s.%s: %s", l.Name, f.Name, fmt.Sprintf(format, args...)))
+	}
+	if f.Sel < 0 || f.Sel >= i || l.Fields[f.Sel].Kind != Ulong || l.Fields[f.Sel].Out {
+		bad("selector index %d is not an earlier input Ulong", f.Sel)
+	}
+	if f.Bits || f.Up || f.Len == Fixed {
+		bad("a union's size is a Ulong field in bytes")
+	}
+	seen := map[uint64]bool{}
+	for _, c := range f.Cases {
+		if seen[c.Value] {
+			bad("case %d twice", c.Value)
+		}
+		seen[c.Value] = true
+		if c.Sub != nil && (c.Sub.outs > 0 || len(c.Sub.ups) > 0) {
+			bad("case %d: %s carries outputs or enclosing lengths", c.Value, c.Sub.Name)
+		}
+	}
+}
+
+// Case returns the case of a UnionPtr for the selector value v.
+func (f *Field) Case(v uint64) (Case, bool) {
+	for _, c := range f.Cases {
+		if c.Value == v {
+			return c, true
+		}
+	}
+	return Case{}, false
 }
 
 func (l *Layout) index(name string) int {
@@ -233,6 +318,26 @@ func fixedPtr(name string, n int) Field { return Field{Name: name, Kind: Ptr, Le
 func upPtr(name, lenName string) Field {
 	return Field{Name: name, Kind: Ptr, Up: true, Bits: true, lenName: lenName}
 }
+
+// bitsPtr is a buffer whose length in bits the field lenIdx holds:
+// bytes = bits/8 (CK_GCM_MESSAGE_PARAMS.pTag, ulTagBits).
+func bitsPtr(name string, lenIdx int) Field {
+	return Field{Name: name, Kind: Ptr, Len: lenIdx, Bits: true}
+}
+
+// union is a pointer whose layout the value of field selIdx picks among
+// cases; field sizeIdx holds the pointed-to size in bytes.
+func union(name string, selIdx, sizeIdx int, cases ...Case) Field {
+	return Field{Name: name, Kind: UnionPtr, Sel: selIdx, Len: sizeIdx, Cases: cases}
+}
+
+// template is an input attribute template of countIdx's count.
+func template(name string, countIdx int) Field {
+	return Field{Name: name, Kind: Template, Len: countIdx}
+}
+
+// handleOut is a CK_OBJECT_HANDLE_PTR the vendor writes a new handle into.
+func handleOut(name string) Field { return Field{Name: name, Kind: HandlePtr, Out: true, Only: true} }
 
 func nested(name string, l *Layout) Field    { return Field{Name: name, Kind: Struct, Sub: l} }
 func nestedPtr(name string, l *Layout) Field { return Field{Name: name, Kind: StructPtr, Sub: l} }
@@ -430,6 +535,10 @@ var (
 	// mechanism is CK_MECHANISM, which MechPtr fields point to; its
 	// parameter is walked by the nested mechanism's own layout.
 	mechanism = layout("CK_MECHANISM", ulong("mechanism"), ulong("pParameter"), ulong("ulParameterLen"))
+	// attribute is CK_ATTRIBUTE, the element of a Template; its pValue is
+	// the attribute's bytes or, for CKA_WRAP_TEMPLATE and its kin, a
+	// nested template.
+	attribute = layout("CK_ATTRIBUTE", ulong("type"), ulong("pValue"), ulong("ulValueLen"))
 )
 
 // Mechanisms miekg/pkcs11's 2.40 table lacks.
@@ -635,19 +744,63 @@ var classes = func() map[uint64]class {
 		}
 		m[mech] = c
 	}
-	for _, s := range structured {
-		if len(s.l.ups) > 0 {
-			panic("mechparams: " + s.l.Name + " reads lengths of an enclosing structure it has not")
-		}
+	for _, s := range append(structured[:len(structured):len(structured)], structured3...) {
+		checkTop(s.l)
 		for _, mech := range s.mechs {
 			add(mech, class{l: s.l})
 		}
 	}
-	for _, mech := range raw {
+	for _, mech := range append(raw[:len(raw):len(raw)], raw3...) {
 		add(mech, class{raw: true})
 	}
-	for _, mech := range none {
+	for _, mech := range append(none[:len(none):len(none)], none3...) {
 		add(mech, class{})
+	}
+	return m
+}()
+
+// checkTop panics unless l can be a mechanism's whole parameter.
+func checkTop(l *Layout) {
+	if len(l.ups) > 0 {
+		panic("mechparams: " + l.Name + " reads lengths of an enclosing structure it has not")
+	}
+}
+
+// alts maps a mechanism to the other structures its parameter may be,
+// told apart from its own (Lookup's) by size; see LookupSize.
+var alts = func() map[uint64][]*Layout {
+	m := map[uint64][]*Layout{}
+	for _, a := range alternates {
+		checkTop(a.l)
+		for _, mech := range a.mechs {
+			c, ok := classes[mech]
+			if !ok || c.l == nil {
+				panic(fmt.Sprintf("mechparams: %s: mechanism 0x%x has no structure of its own", a.l.Name, mech))
+			}
+			for _, o := range append(m[mech], c.l) {
+				if o.Size == a.l.Size {
+					panic(fmt.Sprintf("mechparams: mechanism 0x%x: %s and %s are both %d bytes", mech, o.Name, a.l.Name, o.Size))
+				}
+			}
+			m[mech] = append(m[mech], a.l)
+		}
+	}
+	return m
+}()
+
+// messageClasses is the second classification: the per-message parameter
+// of C_EncryptMessage, C_DecryptMessage and their Begin and Next forms,
+// by the mechanism of C_MessageEncryptInit or C_MessageDecryptInit.
+var messageClasses = func() map[uint64]class {
+	m := map[uint64]class{}
+	for _, s := range messages {
+		checkTop(s.l)
+		for _, mech := range s.mechs {
+			if _, dup := m[mech]; dup {
+				panic(fmt.Sprintf("mechparams: message mechanism 0x%x classified twice", mech))
+			}
+			m[mech] = class{l: s.l}
+		}
 	}
 	return m
 }()
@@ -667,6 +820,34 @@ func Lookup(mech uint64) (l *Layout, raw bool, ok bool) {
 		return nil, true, true
 	}
 	return nil, false, false
+}
+
+// LookupSize is Lookup for a parameter of size bytes: when mech takes more
+// than one structure (CKM_AES_GCM: CK_GCM_PARAMS, and PKCS#11 3.2's
+// CK_GCM_WRAP_PARAMS in C_WrapKey and C_UnwrapKey) it returns the one of
+// that size. With none of that size it answers as Lookup does; the caller
+// then treats the parameter as it treats any of the wrong size.
+func LookupSize(mech, size uint64) (l *Layout, raw bool, ok bool) {
+	for _, a := range alts[mech] {
+		if uint64(a.Size) == size {
+			return a, false, true
+		}
+	}
+	return Lookup(mech)
+}
+
+// MessageLookup returns the layout of the per-message parameter (the
+// pParameter of C_EncryptMessage, C_SignMessage, ... and their Begin and
+// Next forms) for a message operation begun with mech. The contract is
+// Lookup's. The AEAD mechanisms have message structures of their own
+// (CK_GCM_MESSAGE_PARAMS, ...); any other mechanism's per-message
+// parameter is its own parameter (ML-DSA's CK_SIGN_ADDITIONAL_CONTEXT), so
+// the answer is Lookup's, vendor-defined mechanisms' opaque bytes included.
+func MessageLookup(mech uint64) (l *Layout, raw bool, ok bool) {
+	if c, found := messageClasses[mech]; found {
+		return c.l, false, true
+	}
+	return Lookup(mech)
 }
 
 // Layouts returns every distinct structure of the registry, nested ones
@@ -707,9 +888,33 @@ type Mechanism struct {
 }
 
 // Mechanisms lists the registry's classification, by mechanism type.
-func Mechanisms() []Mechanism {
-	out := make([]Mechanism, 0, len(classes))
-	for mech, c := range classes {
+func Mechanisms() []Mechanism { return list(classes) }
+
+// MessageMechanisms lists the message classification (MessageLookup's own
+// table, without Lookup's answers it falls back to), by mechanism type.
+func MessageMechanisms() []Mechanism { return list(messageClasses) }
+
+// Alternates lists the other structures of LookupSize, by mechanism type
+// and then size.
+func Alternates() []Mechanism {
+	var out []Mechanism
+	for mech, ls := range alts {
+		for _, l := range ls {
+			out = append(out, Mechanism{Type: mech, Layout: l})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Layout.Size < out[j].Layout.Size
+	})
+	return out
+}
+
+func list(m map[uint64]class) []Mechanism {
+	out := make([]Mechanism, 0, len(m))
+	for mech, c := range m {
 		out = append(out, Mechanism{Type: mech, Layout: c.l, Raw: c.raw})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
@@ -734,13 +939,28 @@ func AllLayouts() []*Layout {
 			if f.Sub != nil {
 				walk(f.Sub)
 			}
+			for _, c := range f.Cases {
+				if c.Sub != nil {
+					walk(c.Sub)
+				}
+			}
 		}
 	}
 	walk(mechanism)
+	walk(attribute)
 	for _, s := range structured {
 		walk(s.l)
 	}
 	walk(ECDH2DeriveParams)
+	for _, s := range structured3 {
+		walk(s.l)
+	}
+	for _, s := range alternates {
+		walk(s.l)
+	}
+	for _, s := range messages {
+		walk(s.l)
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -748,3 +968,6 @@ func AllLayouts() []*Layout {
 // MechanismLayout is CK_MECHANISM's layout: a nested mechanism (MechPtr)
 // is walked by it.
 func MechanismLayout() *Layout { return mechanism }
+
+// AttributeLayout is CK_ATTRIBUTE's layout: the elements of a Template.
+func AttributeLayout() *Layout { return attribute }

@@ -15,6 +15,10 @@
 //	     z  32-byte blank-padded label, CK_UTF8CHAR_PTR (C_InitToken)     [1]
 //	     a  input template: CK_ATTRIBUTE_PTR, CK_ULONG count              [2]
 //	     m  CK_MECHANISM_PTR; parameter output fields come back           [1]
+//	     M  a message's parameter: CK_VOID_PTR, CK_ULONG length; laid out [2]
+//	        as the session's message mechanism's (C_MessageEncryptInit,
+//	        ...) per-message parameter; output fields come back
+//	     N  CK_UTF8CHAR_PTR, a NUL-terminated function name (C_Async*)    [1]
 //	     x  reserved pointer: only NULL or not crosses                    [1]
 //	     n  C_OpenSession's pApplication and Notify: never cross          [2]
 //	     I  C_Initialize's CK_C_INITIALIZE_ARGS_PTR                       [1]
@@ -33,7 +37,17 @@
 //	     k  CK_TOKEN_INFO_PTR                                             [1]
 //	     e  CK_SESSION_INFO_PTR                                           [1]
 //	     q  CK_MECHANISM_INFO_PTR                                         [1]
+//	     D  CK_ASYNC_DATA_PTR: a completed call's output and handles      [1]
+//	     B  an output buffer the vendor fills later (C_AsyncJoin):        [2]
+//	        CK_BYTE_PTR, CK_ULONG capacity
+//	local (answered by the C shim alone, never on the wire)
+//	     Q  CK_FUNCTION_LIST_PTR_PTR (C_GetFunctionList)                  [1]
+//	     W  CK_INTERFACE_PTR, CK_ULONG_PTR count in/out                   [2]
+//	     J  CK_UTF8CHAR_PTR name, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR    [3]
 //
+// A call that returns CKR_PENDING on an asynchronous session (3.2) keeps
+// its output buffer: the vendor writes the result there when the operation
+// completes, and C_AsyncComplete tells where (see cshim/sessions.c).
 // Every pointer crosses as "NULL" or as its value, so the vendor sees the call
 // shape the application made and gives its own answer.
 package p11calls
@@ -47,7 +61,8 @@ type Func struct {
 	Args string // argument kinds, see the package comment
 }
 
-// Version is the Cryptoki version of the function list the shim exports.
+// Version is the Cryptoki version of the function list C_GetFunctionList
+// returns; C_GetInterface's lists carry the vendor's versions.
 const (
 	VersionMajor = 2
 	VersionMinor = 40
@@ -56,13 +71,21 @@ const (
 // GetFunctionList is answered by the C shim alone and never crosses the wire.
 const GetFunctionList = "C_GetFunctionList"
 
-// Funcs is every PKCS#11 2.40 function in CK_FUNCTION_LIST order. A 3.0 list
-// (C_GetInterface, CK_FUNCTION_LIST_3_0) extends this table with IDs after 67.
+// How many functions each version's function list holds: the lists are
+// prefixes of one another (3.1's is 3.0's).
+const (
+	N240 = 68  // CK_FUNCTION_LIST
+	N30  = 92  // CK_FUNCTION_LIST_3_0
+	N32  = 104 // CK_FUNCTION_LIST_3_2
+)
+
+// Funcs is every PKCS#11 function in the order of the 3.2 function list,
+// which extends 3.0's, which extends 2.40's (the OASIS headers' order).
 var Funcs = []Func{
 	{0, "C_Initialize", "I"},
 	{1, "C_Finalize", "x"},
 	{2, "C_GetInfo", "i"},
-	{3, "C_GetFunctionList", ""},
+	{3, "C_GetFunctionList", "Q"},
 	{4, "C_GetSlotList", "bL"},
 	{5, "C_GetSlotInfo", "lj"},
 	{6, "C_GetTokenInfo", "lk"},
@@ -127,6 +150,44 @@ var Funcs = []Func{
 	{65, "C_GetFunctionStatus", "s"},
 	{66, "C_CancelFunction", "s"},
 	{67, "C_WaitForSlotEvent", "uPx"},
+	// PKCS#11 3.0
+	{68, "C_GetInterfaceList", "W"},
+	{69, "C_GetInterface", "Ju"},
+	{70, "C_LoginUser", "suyy"},
+	{71, "C_SessionCancel", "su"},
+	{72, "C_MessageEncryptInit", "smo"},
+	{73, "C_EncryptMessage", "sMyyY"},
+	{74, "C_EncryptMessageBegin", "sMy"},
+	{75, "C_EncryptMessageNext", "sMyYu"},
+	{76, "C_MessageEncryptFinal", "s"},
+	{77, "C_MessageDecryptInit", "smo"},
+	{78, "C_DecryptMessage", "sMyyY"},
+	{79, "C_DecryptMessageBegin", "sMy"},
+	{80, "C_DecryptMessageNext", "sMyYu"},
+	{81, "C_MessageDecryptFinal", "s"},
+	{82, "C_MessageSignInit", "smo"},
+	{83, "C_SignMessage", "sMyY"},
+	{84, "C_SignMessageBegin", "sM"},
+	{85, "C_SignMessageNext", "sMyY"},
+	{86, "C_MessageSignFinal", "s"},
+	{87, "C_MessageVerifyInit", "smo"},
+	{88, "C_VerifyMessage", "sMyy"},
+	{89, "C_VerifyMessageBegin", "sM"},
+	{90, "C_VerifyMessageNext", "sMyy"},
+	{91, "C_MessageVerifyFinal", "s"},
+	// PKCS#11 3.2
+	{92, "C_EncapsulateKey", "smoaYO"},
+	{93, "C_DecapsulateKey", "smoayO"},
+	{94, "C_VerifySignatureInit", "smoy"},
+	{95, "C_VerifySignature", "sy"},
+	{96, "C_VerifySignatureUpdate", "sy"},
+	{97, "C_VerifySignatureFinal", "s"},
+	{98, "C_GetSessionValidationFlags", "suU"},
+	{99, "C_AsyncComplete", "sND"},
+	{100, "C_AsyncGetID", "sNU"},
+	{101, "C_AsyncJoin", "sNuB"},
+	{102, "C_WrapKeyAuthenticated", "smooyY"},
+	{103, "C_UnwrapKeyAuthenticated", "smoyayO"},
 }
 
 // IDs of the functions the proxy and host treat specially.
@@ -137,7 +198,59 @@ const (
 	IDGenerateKey      = 58
 	IDGenerateKeyPair  = 59
 	IDWaitForSlotEvent = 67
+	IDGetInterfaceList = 68
+	IDGetInterface     = 69
+	IDOpenSession      = 12
+	IDCloseSession     = 13
+	IDCloseAllSessions = 14
+	IDAsyncComplete    = 99
+	IDAsyncGetID       = 100
+	IDAsyncJoin        = 101
 )
+
+// ByName returns the function named name.
+func ByName(name string) (Func, bool) {
+	for _, f := range Funcs {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Func{}, false
+}
+
+// Local reports whether the C shim answers f alone: the function lists and
+// interfaces are the proxy's own.
+func (f Func) Local() bool {
+	return f.ID == IDGetFunctionList || f.ID == IDGetInterfaceList || f.ID == IDGetInterface
+}
+
+// Since is the Cryptoki version that added f: 240, 300 or 320.
+func (f Func) Since() int {
+	switch {
+	case f.ID < N240:
+		return 240
+	case f.ID < N30:
+		return 300
+	}
+	return 320
+}
+
+// MessageOp is the message-based operation (0 encrypt, 1 decrypt, 2 sign,
+// 3 verify) whose per-message parameter f takes, or whose mechanism its
+// init (op+4) sets and its final (op+8) ends; -1 for other functions.
+func (f Func) MessageOp() int {
+	if f.ID < 72 || f.ID > 91 {
+		return -1
+	}
+	op, at := (f.ID-72)/5, (f.ID-72)%5
+	switch at {
+	case 0:
+		return op + 4
+	case 4:
+		return op + 8
+	}
+	return op
+}
 
 // Deadline classes: which of the proxy's deadlines bounds a call of f.
 const (
@@ -161,7 +274,7 @@ func (f Func) Deadline() int {
 // that held its request are wiped after use.
 func (f Func) CarriesSecret() bool {
 	switch f.Name {
-	case "C_InitToken", "C_InitPIN", "C_SetPIN", "C_Login":
+	case "C_InitToken", "C_InitPIN", "C_SetPIN", "C_Login", "C_LoginUser":
 		return true
 	}
 	return false
@@ -196,6 +309,13 @@ var CTypes = map[byte][]string{
 	'k': {"CK_TOKEN_INFO_PTR"},
 	'e': {"CK_SESSION_INFO_PTR"},
 	'q': {"CK_MECHANISM_INFO_PTR"},
+	'M': {"CK_VOID_PTR", "CK_ULONG"},
+	'N': {"CK_UTF8CHAR_PTR"},
+	'D': {"CK_ASYNC_DATA_PTR"},
+	'B': {"CK_BYTE_PTR", "CK_ULONG"},
+	'Q': {"CK_FUNCTION_LIST_PTR_PTR"},
+	'W': {"CK_INTERFACE_PTR", "CK_ULONG_PTR"},
+	'J': {"CK_UTF8CHAR_PTR", "CK_VERSION_PTR", "CK_INTERFACE_PTR_PTR"},
 }
 
 // InfoStructs are the fixed, pointer-free structures the out kinds i j k e q
@@ -221,7 +341,7 @@ func (f Func) NArgs() int {
 }
 
 // MaxArgs bounds NArgs over the table; the shim's argument arrays use it.
-const MaxArgs = 8
+const MaxArgs = 10
 
 // ByID returns the function with the given ID.
 func ByID(id int) (Func, bool) {

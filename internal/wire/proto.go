@@ -36,9 +36,14 @@ type Open struct {
 }
 
 // OpenReply says whether the module loaded. Error is one line for the log.
+// Interfaces are the module's "PKCS 11" interfaces the proxy offers, each
+// [major, minor, flags] in the module's order, and Default the index of
+// the one its C_GetInterface answers with no name and no version.
 type OpenReply struct {
-	OK    bool   `msgpack:"ok"`
-	Error string `msgpack:"error"`
+	OK         bool        `msgpack:"ok"`
+	Error      string      `msgpack:"error"`
+	Interfaces [][3]uint64 `msgpack:"interfaces"`
+	Default    int         `msgpack:"default"`
 }
 
 // Limits on what one message may carry.
