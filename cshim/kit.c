@@ -174,15 +174,22 @@ static void init_args_free(CK_C_INITIALIZE_ARGS *a)
 
 /* init_replay rebuilds the application's CK_C_INITIALIZE_ARGS for the
  * hosts, with the vendor's pReserved of the settings (NULL: the
- * application passed NULL). */
+ * application passed NULL and the settings have none). An application's
+ * NULL with a vendor_reserved setting becomes arguments with no flags and
+ * no callbacks, which mean what NULL means, holding the vendor's string:
+ * the module (NSS's softokn) needs it whatever the application passed. */
 static CK_C_INITIALIZE_ARGS *init_replay(const struct p11i_init *in, const char *vendor)
 {
 	CK_C_INITIALIZE_ARGS *a;
 	/* Only which callbacks were set crosses; any non-NULL value will do. */
 	void *marker = (void *)p11i_call;
 
-	if (in->null || (a = calloc(1, sizeof *a)) == NULL)
+	if ((in->null && vendor == NULL) || (a = calloc(1, sizeof *a)) == NULL)
 		return NULL;
+	if (in->null) {
+		a->pReserved = strdup(vendor);
+		return a;
+	}
 	a->flags = in->flags;
 	if (in->mutexes & 1)
 		a->CreateMutex = (CK_CREATEMUTEX)marker;

@@ -605,45 +605,56 @@ static void list_out(struct p11i_call *c, struct p11i_mpr *r, char k, const uint
 }
 
 /* async_data_out checks C_AsyncComplete's result (kind D) and queues its
- * writes: nothing when the vendor left the structure alone, else every
- * field, the output landing in the buffer the application gave the call
- * that went pending (or C_AsyncJoin), which pValue then names, as it
- * would with the vendor loaded directly. */
+ * writes. The reply is nil (still pending, or nothing to say) or [result,
+ * output]: the output lands in the buffer the application gave the call
+ * that went pending (or C_AsyncJoin), whether or not it passed a
+ * CK_ASYNC_DATA, never more than that buffer holds; the result, when the
+ * vendor wrote one into the application's structure, is written whole,
+ * its pValue naming that buffer as it would with the vendor loaded
+ * directly. */
 static void async_data_out(struct p11i_call *c, struct p11i_mpr *r, CK_ASYNC_DATA *d, uint64_t code)
 {
 	uintptr_t buf = 0;
-	uint64_t cap = 0;
+	uint64_t cap = 0, version = 0, value_len = 0, h1 = 0, h2 = 0;
 	size_t n = 0;
 	const uint8_t *b = NULL;
+	int has_value = 0, result = 0;
 
 	if (p11i_mpr_is_nil(r))
 		return;
-	if (p11i_mpr_array(r, 6) != 6 || d == NULL || code == CKR_PENDING) {
-		p11i_mpr_fail(r, "an asynchronous result where none can be");
+	if (p11i_mpr_array(r, 2) != 2 || code == CKR_PENDING) {
+		p11i_mpr_fail(r, "an asynchronous result while the operation is pending");
 		return;
 	}
-	uint64_t version = p11i_mpr_uint(r);
-	int has_value = p11i_mpr_bool(r);
 	int pending = c->fname >= 0 && p11i_sessions_pending(c->session, c->fname, &buf, &cap);
+	if (!p11i_mpr_is_nil(r)) {
+		if (p11i_mpr_array(r, 5) != 5 || d == NULL) {
+			p11i_mpr_fail(r, "an asynchronous result for no structure");
+			return;
+		}
+		result = 1;
+		version = p11i_mpr_uint(r);
+		has_value = p11i_mpr_bool(r);
+		value_len = p11i_mpr_uint(r);
+		h1 = p11i_mpr_uint(r);
+		h2 = p11i_mpr_uint(r);
+	}
 	if (!p11i_mpr_is_nil(r)) {
 		b = p11i_mpr_data(r, &n);
 		if (r->failed)
 			return;
-		if (!pending || n > cap) {
+		if (!pending || n > cap || (result && value_len != n)) {
 			p11i_mpr_fail(r, "%zu bytes of asynchronous output for a buffer of %llu", n,
 				      (unsigned long long)(pending ? cap : 0));
 			return;
 		}
 	}
-	uint64_t value_len = p11i_mpr_uint(r), h1 = p11i_mpr_uint(r), h2 = p11i_mpr_uint(r);
 	if (r->failed)
 		return;
-	if (b != NULL && value_len != n) {
-		p11i_mpr_fail(r, "an asynchronous output of %zu bytes said to be %llu", n, (unsigned long long)value_len);
-		return;
-	}
 	if (b != NULL)
 		q_copy(c, (void *)buf, b, n);
+	if (!result)
+		return;
 	q_ulong(c, &d->ulVersion, version);
 	queue(c, (struct p11i_write){ .dst = &d->pValue, .value = has_value && pending ? buf : 0, .size = 8 });
 	q_ulong(c, &d->ulValue, value_len);
@@ -728,6 +739,7 @@ static void track(const struct p11i_call *c, int id, const uintptr_t *a, CK_RV r
 int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *body, size_t len, CK_RV *rv)
 {
 	const struct p11i_func *f = &p11i_funcs[id];
+	const uintptr_t *args = a; /* the loop below walks a */
 	struct p11i_mpr r;
 	int capi = 0, ok;
 	uint64_t code;
@@ -847,7 +859,7 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 	}
 	apply(c);
 	*rv = (CK_RV)code;
-	track(c, id, a, *rv);
+	track(c, id, args, *rv);
 	if (!p11i_ckr_defined(*rv)) {
 		snprintf(c->why, sizeof c->why, "%s: the vendor module returned 0x%llx, a code no PKCS#11 version defines",
 			 f->name, (unsigned long long)code);

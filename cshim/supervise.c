@@ -957,7 +957,7 @@ static CK_RV install(struct p11i_kit *k, const struct p11i_init *in)
 {
 	CK_C_INITIALIZE_ARGS *args = init_replay(in, k->vendor);
 
-	if (!in->null && args == NULL) {
+	if ((!in->null || k->vendor != NULL) && args == NULL) {
 		if (k != sup.kit)
 			kit_free(k);
 		return CKR_HOST_MEMORY;

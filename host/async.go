@@ -165,33 +165,47 @@ func (c *call) asyncAfter(f p11calls.Func, rv uint64) {
 	}
 }
 
-// encodeAsyncData sends C_AsyncComplete's result: nil while the operation
-// is pending or when the vendor left the structure alone, else
-// [ulVersion, pValue set, output or nil, ulValue, hObject,
-// hAdditionalObject]. The output crosses only from the buffer the host
-// kept for the operation, which is where the vendor writes it.
+// keptFor reports whether session s's pending operation fn has an output
+// buffer the host keeps.
+func (c *call) keptFor(s uint64, fn int) bool {
+	if fn < 0 {
+		return false
+	}
+	async.Lock()
+	defer async.Unlock()
+	_, ok := async.kept[asyncKey{s, fn}]
+	return ok
+}
+
+// encodeAsyncData sends C_AsyncComplete's result as [result, output]:
+// result is nil when the application passed NULL, the operation is still
+// pending or the vendor left the structure alone, else [ulVersion, pValue
+// set, ulValue, hObject, hAdditionalObject]; output is what the vendor
+// wrote into the buffer the host kept for the operation (nil: none),
+// which is where the vendor writes it, ulValue bytes.
 func (c *call) encodeAsyncData(e *wire.Encoder, o *out, rv uint64) {
 	if o.p == 0 || rv == C.CKR_PENDING {
 		e.Nil()
 		return
 	}
 	d := (*C.CK_ASYNC_DATA)(ptr(o.p))
-	if bytes.Equal(unsafe.Slice((*byte)(ptr(o.p)), C.sizeof_CK_ASYNC_DATA), o.before) {
+	e.ArrayLen(2)
+	if o.none || bytes.Equal(unsafe.Slice((*byte)(ptr(o.p)), C.sizeof_CK_ASYNC_DATA), o.before) {
 		e.Nil()
-		return
+	} else {
+		e.ArrayLen(5)
+		e.Uint(uint64(d.ulVersion))
+		e.Bool(d.pValue != nil)
+		e.Uint(uint64(d.ulValue))
+		e.Uint(uint64(d.hObject))
+		e.Uint(uint64(d.hAdditionalObject))
 	}
-	e.ArrayLen(6)
-	e.Uint(uint64(d.ulVersion))
-	e.Bool(d.pValue != nil)
 	async.Lock()
 	k, ok := async.kept[asyncKey{uint64(c.args[0]), c.fname}]
 	async.Unlock()
-	if ok && c.fname >= 0 && unsafe.Pointer(d.pValue) == k.p && uint64(d.ulValue) <= k.cap {
+	if ok && c.fname >= 0 && d.pValue != nil && unsafe.Pointer(d.pValue) == k.p && uint64(d.ulValue) <= k.cap {
 		e.Bytes(unsafe.Slice((*byte)(k.p), int(d.ulValue)))
 	} else {
 		e.Nil()
 	}
-	e.Uint(uint64(d.ulValue))
-	e.Uint(uint64(d.hObject))
-	e.Uint(uint64(d.hAdditionalObject))
 }

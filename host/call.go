@@ -58,7 +58,7 @@ type out struct {
 	cap   uint64  // capacity the application declared
 	given uint64  // Y: the length the vendor was given (cap, clamped for a buffer)
 	tmpl  []attr  // A: the template
-	none  bool    // A: no template (NULL)
+	none  bool    // A: no template (NULL); D: the application passed NULL
 	mech  *mechparams.Layout
 	param unsafe.Pointer
 	// i j k e q: the application's bytes, in the request frame (valid
@@ -246,15 +246,23 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 		}
 		return 1
 	case 'D':
+		// C_AsyncComplete's result. When the application passed NULL but
+		// the operation has an output buffer, the vendor gets a structure
+		// of the host's all the same: the result lands in the buffer
+		// either way, and only ulValue tells how much of it to bring back.
 		o := out{kind: k}
-		if !d.IsNil() {
-			if d.ArrayLen(2) != 2 {
-				d.Fail("asynchronous data")
-				return 1
-			}
+		given := !d.IsNil()
+		if given && d.ArrayLen(2) != 2 {
+			d.Fail("asynchronous data")
+			return 1
+		}
+		if given || c.keptFor(uint64(c.args[0]), c.fname) {
 			p := (*C.CK_ASYNC_DATA)(c.arena.alloc(C.sizeof_CK_ASYNC_DATA))
-			p.ulVersion, p.ulValue = C.CK_ULONG(d.Uint()), C.CK_ULONG(d.Uint())
+			if given {
+				p.ulVersion, p.ulValue = C.CK_ULONG(d.Uint()), C.CK_ULONG(d.Uint())
+			}
 			o.p = uintptr(unsafe.Pointer(p))
+			o.none = !given
 			o.before = bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(p)), C.sizeof_CK_ASYNC_DATA))
 		}
 		a[0] = o.p

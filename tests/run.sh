@@ -152,6 +152,7 @@ wanted timing && scenario timing env P11ISOLATE_MODULE="$SOFTHSM" "$DRIVER" "$LI
 # Real clients, the memfd fallback and the differential harness.
 wanted pkcs11-tool && scenario pkcs11-tool env P11ISOLATE_MODULE="$SOFTHSM" PIN="$PIN" bash "$ROOT/tests/pkcs11-tool.sh"
 wanted trace && scenario trace env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/trace.sh"
+wanted threex && scenario threex bash "$ROOT/tests/threex.sh"
 wanted watch && scenario watch bash "$ROOT/tests/vetmods/watch_test.sh"
 wanted vet && scenario vet bash "$ROOT/tests/vet.sh"
 wanted install && scenario install env P11ISOLATE_MODULE="$SOFTHSM" bash "$ROOT/tests/install.sh" p11test-install
