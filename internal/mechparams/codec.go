@@ -182,6 +182,11 @@ func (b *builder) structure(l *Layout, p, sh unsafe.Pointer, up scope, depth int
 			switch {
 			case f.Only:
 				n = d.UintMax(maxBuffer, f.Name)
+				if f.Len == Fixed && n != uint64(f.N) {
+					// Refused before anything is allocated for it.
+					d.Fail("%s.%s: a capacity of %d for a %d-byte buffer", l.Name, f.Name, n, f.N)
+					return false
+				}
 				rec.p = b.buffer(n)
 			default:
 				v := d.Bytes()
@@ -291,7 +296,7 @@ func (b *builder) structure(l *Layout, p, sh unsafe.Pointer, up scope, depth int
 				continue
 			}
 			var n uint64
-			if rec.p, n = b.template(0); rec.p == nil {
+			if rec.p, n = b.template(l.Name+"."+f.Name, 0); rec.p == nil {
 				return false
 			}
 			rec.n = n
@@ -324,7 +329,7 @@ func (b *builder) input(v []byte) (unsafe.Pointer, uint64) {
 // with its count; nil after a failure. Values are input bytes in the
 // frame; a nested template (CKA_WRAP_TEMPLATE and its kin) is built in
 // turn, and its ulValueLen is its size in bytes.
-func (b *builder) template(depth int) (unsafe.Pointer, uint64) {
+func (b *builder) template(what string, depth int) (unsafe.Pointer, uint64) {
 	d, a := b.d, attribute
 	n := d.ArrayLen(maxTemplate)
 	if !d.Ok() {
@@ -334,7 +339,7 @@ func (b *builder) template(depth int) (unsafe.Pointer, uint64) {
 	for i := range uintptr(n) {
 		e := unsafe.Add(t, i*a.Size)
 		if d.ArrayLen(2) != 2 || !d.Ok() {
-			d.Fail("template attribute %d: want [type, value]", i)
+			d.Fail("%s: attribute %d: want [type, value]", what, i)
 			return nil, 0
 		}
 		*at[uint](e, a.Fields[0].Off) = uint(d.Uint())
@@ -342,10 +347,10 @@ func (b *builder) template(depth int) (unsafe.Pointer, uint64) {
 		switch {
 		case d.PeekArray():
 			if depth >= maxNesting {
-				d.Fail("templates nested deeper than %d", maxNesting)
+				d.Fail("%s: templates nested deeper than %d", what, maxNesting)
 				return nil, 0
 			}
-			q, m := b.template(depth + 1)
+			q, m := b.template(what, depth+1)
 			if q == nil {
 				return nil, 0
 			}

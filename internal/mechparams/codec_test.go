@@ -992,4 +992,9 @@ var fuzzTargets = []func(m *mem) fuzzTarget{
 			copy(view(getP(t, l, hp, "pSeed"), 20), "0123456789abcdefghij")
 		}}
 	},
+	// PKCS#11 3.x (codec3_test.go): handles in array elements, in/out
+	// buffers of lengths in bits, a generated nonce.
+	fuzzKDF,
+	fuzzGCMMessage,
+	fuzzCCMWrap,
 }

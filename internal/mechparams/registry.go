@@ -6,16 +6,24 @@
 // back.
 //
 // Layouts are for LP64 (CK_ULONG and pointers are 8 bytes); offsets follow
-// the C rules. The package's tests compile a C program against the PKCS#11
-// 2.40 headers and check every size and offset; the generated host C also
-// static-asserts the sizes of the structures the p11-kit header defines.
+// the C rules. The package's tests compile C programs against the PKCS#11
+// 2.40 headers, NSS's 3.0 headers and cshim/pkcs11_3x.h (3.0 and 3.2) and
+// check every size and offset; the generated host C also static-asserts
+// the sizes of the structures the p11-kit header defines.
 //
-// Every mechanism of PKCS#11 2.40 is classified: it takes a structure (a
-// Layout), or a parameter that is opaque bytes (an IV, an OID, a public
-// value), or no parameter at all (its parameter, if an application passes
-// one anyway, crosses as opaque bytes for the vendor to judge). Mechanisms at
-// or above CKM_VENDOR_DEFINED cross as opaque bytes. Anything else is
-// refused.
+// Every mechanism of PKCS#11 2.40, 3.0 and 3.2 is classified (registry.go
+// for 2.40, registry3.go for 3.x): it takes a structure (a Layout), or a
+// parameter that is opaque bytes (an IV, an OID, a public value), or no
+// parameter at all (its parameter, if an application passes one anyway,
+// crosses as opaque bytes for the vendor to judge). Mechanisms at or above
+// CKM_VENDOR_DEFINED cross as opaque bytes. Anything else is refused, and
+// so are the few 3.0 mechanisms whose structures hold pointers without
+// lengths (see unclassified in registry3.go).
+//
+// Two more tables: a mechanism may take other structures told apart by
+// size (LookupSize: 3.2's CK_GCM_WRAP_PARAMS beside CK_GCM_PARAMS), and the
+// message-based functions of 3.0 take a per-message parameter by the
+// operation's mechanism (MessageLookup).
 package mechparams
 
 import (
@@ -60,6 +68,8 @@ type Field struct {
 	// Len, for Ptr and StructArray: the index of the field holding the
 	// buffer's length in bytes (or the array's count): a Ulong, a UlongPtr
 	// (the length is the pointed-to value) or a UlongOrPtr; Fixed for N.
+	// For Template (the attribute count) and UnionPtr (the pointed-to
+	// size in bytes): a Ulong.
 	Len  int
 	Up   bool    // the length is a field of the enclosing structure (CK_SSL3_KEY_MAT_OUT's IVs)
 	Bits bool    // the length field counts bits (ulIVSizeInBits): bytes = bits/8
