@@ -10,6 +10,10 @@
 #define P11I_NFUNCS 104
 #define P11I_MAX_ARGS 10
 
+/* A request's first number is ID + P11I_ROUTE_STRIDE * route (p11calls.Route*). */
+#define P11I_ROUTE_STRIDE 256
+#define P11I_NROUTES 3
+
 struct p11i_func {
 	const char *name;
 	const char *args; /* argument kinds */
@@ -266,7 +270,7 @@ static inline int p11i_kind_params(char k)
 #define P11I_MAX_NESTING 4UL
 #define P11I_MAX_CHANNELS 256UL
 /* The protocol the handshake checks (wire.ProtocolVersion), and its control operations. */
-#define P11I_PROTOCOL 3
+#define P11I_PROTOCOL 4
 #define P11I_OP_OPEN 1
 #define P11I_OP_CHANNEL 2
 

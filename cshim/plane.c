@@ -218,6 +218,17 @@ static void cap_of(struct p11i_call *c, uintptr_t lenp)
 	c->caps[c->ncaps++] = v;
 }
 
+/* structure encodes the parameter structure at p of the given layout as
+ * [its size, its fields]: a mechanism may take structures of several sizes
+ * (CKM_AES_GCM: CK_GCM_PARAMS, or CK_GCM_WRAP_PARAMS to wrap), and the size
+ * tells the host which one to rebuild. */
+static int structure(struct p11i_call *c, int layout, const void *p)
+{
+	p11i_mpw_array(&c->w, 2);
+	p11i_mpw_uint(&c->w, p11i_layouts[layout].size);
+	return mp_structure(c, &p11i_layouts[layout], p, (struct mp_scope){ NULL, NULL }, 0);
+}
+
 /* message_param encodes a message's parameter (kind M): the mechanism of
  * the session's message-based operation, then the parameter as that
  * mechanism's per-message structure, opaque bytes, or NULL and a length.
@@ -242,7 +253,7 @@ static CK_RV message_param(struct p11i_call *c, const struct p11i_func *f, const
 		return CKR_MECHANISM_PARAM_INVALID;
 	} else if (layout < 0 || n != p11i_layouts[layout].size) {
 		p11i_mpw_bytes(&c->w, p, n);
-	} else if (mp_structure(c, &p11i_layouts[layout], p, (struct mp_scope){ NULL, NULL }, 0) != MP_OK) {
+	} else if (structure(c, layout, p) != MP_OK) {
 		snprintf(c->why, sizeof c->why,
 			 "%s: the per-message parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
 			 f->name, (unsigned long)mech);
@@ -289,6 +300,7 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 	c->region_used = 0;
 	c->ncaps = 0;
 	c->outmech = 0;
+	c->mechlayout = -1;
 	c->msglayout = -1;
 	c->session = 0;
 	c->fname = -1;
@@ -296,7 +308,7 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 	c->why[0] = '\0';
 	if (f->local)
 		return CKR_FUNCTION_NOT_SUPPORTED; /* the shim's own, never on the wire */
-	p11i_mpw_uint(&c->w, (uint64_t)id);
+	p11i_mpw_uint(&c->w, (uint64_t)id + (uint64_t)P11I_ROUTE_STRIDE * (uint64_t)c->route);
 	for (const char *k = f->args; *k != '\0'; a += p11i_kind_params(*k), k++) {
 		switch (*k) {
 		case 'u':
@@ -350,7 +362,7 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			if (m->pParameter == NULL) {
 				p11i_mpw_nil(&c->w);
 				p11i_mpw_uint(&c->w, m->ulParameterLen);
-			} else if (!mp_lookup(m->mechanism, &layout)) {
+			} else if (!mp_lookup_size(m->mechanism, m->ulParameterLen, &layout)) {
 				/* Its structure is unknown, so its pointers cannot
 				 * cross: the host only asks the vendor whether it
 				 * knows the mechanism. */
@@ -359,13 +371,14 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 				p11i_mpw_bool(&c->w, 0);
 			} else if (layout < 0 || m->ulParameterLen != p11i_layouts[layout].size) {
 				p11i_mpw_bytes(&c->w, m->pParameter, m->ulParameterLen);
-			} else if (mp_structure(c, &p11i_layouts[layout], m->pParameter, (struct mp_scope){ NULL, NULL }, 0) != MP_OK) {
+			} else if (structure(c, layout, m->pParameter) != MP_OK) {
 				snprintf(c->why, sizeof c->why,
 					 "%s: the parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
 					 f->name, (unsigned long)m->mechanism);
 				return CKR_MECHANISM_PARAM_INVALID;
-			} else {
-				c->outmech = p11i_layouts[layout].outs > 0;
+			} else if (p11i_layouts[layout].outs > 0) {
+				c->outmech = 1;
+				c->mechlayout = layout;
 			}
 			break;
 		}
@@ -651,6 +664,11 @@ static void async_data_out(struct p11i_call *c, struct p11i_mpr *r, CK_ASYNC_DAT
 	}
 	if (r->failed)
 		return;
+	if (result && value_len > (pending ? cap : 0)) {
+		p11i_mpr_fail(r, "an asynchronous output of %llu bytes for a buffer of %llu", (unsigned long long)value_len,
+			      (unsigned long long)(pending ? cap : 0));
+		return;
+	}
 	if (b != NULL)
 		q_copy(c, (void *)buf, b, n);
 	if (!result)
@@ -756,9 +774,8 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 		switch (*k) {
 		case 'm': {
 			const CK_MECHANISM *m = (const CK_MECHANISM *)a[0];
-			int layout;
-			if (c->outmech && m != NULL && mp_lookup(m->mechanism, &layout) && layout >= 0)
-				mp_decode_out(c, &r, &p11i_layouts[layout], m->pParameter, (struct mp_scope){ NULL, NULL }, ok);
+			if (c->outmech && m != NULL)
+				mp_decode_out(c, &r, &p11i_layouts[c->mechlayout], m->pParameter, (struct mp_scope){ NULL, NULL }, ok);
 			break;
 		}
 		case 'M':

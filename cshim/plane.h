@@ -38,6 +38,7 @@ struct p11i_call {
 	uint64_t caps[P11I_MAX_ARGS];
 	int ncaps;
 	int outmech; /* the mechanism's parameter has outputs to bring back */
+	int mechlayout; /* ... in this layout */
 	int msglayout; /* a message's parameter: its layout with outputs, -1: none */
 	uint64_t session; /* the application's session handle of the call, 0: none */
 	int fname;        /* C_Async*'s function, by ID; -1: none or unknown */
@@ -51,6 +52,7 @@ struct p11i_call {
 	p11i_map_fn to_vendor, to_app; /* NULL: handles unchanged */
 	uint64_t gen;                   /* the host's handle generation */
 	CK_RV code;    /* room for p11i_decode's answer (the caller's choice) */
+	int route;     /* the function list the call came through (p11calls.Route*) */
 	/* p11i_run's reply buffer, and the receive timeout set on the
 	 * channel's socket (-1: unknown). */
 	uint8_t *rbuf;

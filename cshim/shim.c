@@ -65,11 +65,11 @@ int p11i_forked_child(void)
 	return atomic_load(&p11i_forked) || getpid() != p11i_pid;
 }
 
-CK_RV p11i_call(int id, uintptr_t *args)
+CK_RV p11i_call(int id, int route, uintptr_t *args)
 {
 	if (id == 0 && !p11i_forked_child())
 		return p11i_go_initialize(args);
-	return p11i_sup_call(id, args);
+	return p11i_sup_call(id, route, args);
 }
 
 /* Answered here, without entering Go: applications call it before anything
@@ -121,7 +121,12 @@ static CK_INTERFACE *interface_of(const struct p11i_iface *v)
 		if (offered.nlists == MAX_OFFERED)
 			return NULL;
 		list = &offered.lists[offered.nlists++];
-		*list = p11i_flist_template;
+		if (v->major == 2) {
+			memset(list, 0, sizeof *list);
+			memcpy(list, &p11i_function_list, sizeof p11i_function_list);
+		} else {
+			*list = v->minor < 2 ? p11i_flist30_template : p11i_flist32_template;
+		}
 		list->version.major = v->major;
 		list->version.minor = v->minor;
 	}

@@ -11,13 +11,13 @@
 /* p11i_call makes every call: C_Initialize of the process that loaded the
  * library resolves its settings in Go, everything else runs in C
  * (supervise.c), which is all a forked child can run. */
-CK_RV p11i_call(int id, uintptr_t *args);
+CK_RV p11i_call(int id, int route, uintptr_t *args);
 
 /* Implemented in Go (proxy/): C_Initialize up to the settings. */
 extern CK_RV p11i_go_initialize(uintptr_t *args);
 
 extern CK_FUNCTION_LIST p11i_function_list;
-extern const struct p11i_flist p11i_flist_template;
+extern const struct p11i_flist p11i_flist30_template, p11i_flist32_template;
 
 /* The vendor's "PKCS 11" interfaces, as its host reported them at load
  * (supervise.c): p11i_sup_interfaces fills at most max of them in the
@@ -115,7 +115,7 @@ void p11i_init_free(struct p11i_init *in);
 CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *in, uintptr_t argp);
 int p11i_sup_initialized(void);
 /* p11i_sup_call is every other call, and every call in a forked child. */
-CK_RV p11i_sup_call(int id, uintptr_t *args);
+CK_RV p11i_sup_call(int id, int route, uintptr_t *args);
 /* p11i_sup_forked runs in a new child. */
 void p11i_sup_forked(void);
 void p11i_handles_reset(void);

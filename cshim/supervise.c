@@ -376,8 +376,9 @@ static void note_answer(struct host *h, struct chan *c, int id, int st)
  * reported by the first of its callers to notice, killed, and the answer
  * is CKR_DEVICE_ERROR (CKR_CRYPTOKI_NOT_INITIALIZED when C_Finalize took
  * the host away). */
-static CK_RV run_on(struct host *h, struct chan *c, int id, const uintptr_t *a, int64_t timeout)
+static CK_RV run_on(struct host *h, struct chan *c, int id, int route, const uintptr_t *a, int64_t timeout)
 {
+	c->c.route = route;
 	int st = p11i_run(&c->c, c->fd, id, a, timeout), claim = 0;
 	char why[sizeof c->c.why];
 	CK_RV rv;
@@ -1158,7 +1159,7 @@ static CK_RV child_initialize(uintptr_t *args)
 	return rv;
 }
 
-static CK_RV finalize(uintptr_t *a, pid_t *host_pid)
+static CK_RV finalize(int route, uintptr_t *a, pid_t *host_pid)
 {
 	struct host *h, *gone;
 	struct chan *c = NULL;
@@ -1181,7 +1182,7 @@ static CK_RV finalize(uintptr_t *a, pid_t *host_pid)
 	int64_t timeout = timeout_for(sup.kit, 1);
 	pthread_mutex_unlock(&sup.mu);
 	if (h != NULL) {
-		rv = c != NULL ? run_on(h, c, 1, a, timeout) : CKR_DEVICE_ERROR;
+		rv = c != NULL ? run_on(h, c, 1, route, a, timeout) : CKR_DEVICE_ERROR;
 		if (rv != CKR_OK && rv != CKR_DEVICE_ERROR) {
 			pthread_mutex_lock(&sup.mu);
 			host_unref(h);
@@ -1212,14 +1213,14 @@ static CK_RV finalize(uintptr_t *a, pid_t *host_pid)
 
 /* sup_call makes call id (1 and up) and tells the pid of the host it
  * went to. */
-static CK_RV sup_call(int id, uintptr_t *args, pid_t *host_pid)
+static CK_RV sup_call(int id, int route, uintptr_t *args, pid_t *host_pid)
 {
 	struct host *h;
 	struct chan *c;
 	CK_RV rv;
 
 	if (id == 1)
-		return finalize(args, host_pid);
+		return finalize(route, args, host_pid);
 	pthread_mutex_lock(&sup.mu);
 	rv = running_host(&h);
 	if (rv != CKR_OK) {
@@ -1235,10 +1236,10 @@ static CK_RV sup_call(int id, uintptr_t *args, pid_t *host_pid)
 		return CKR_DEVICE_ERROR;
 	}
 	pthread_mutex_unlock(&sup.mu);
-	return run_on(h, c, id, args, timeout);
+	return run_on(h, c, id, route, args, timeout);
 }
 
-CK_RV p11i_sup_call(int id, uintptr_t *args)
+CK_RV p11i_sup_call(int id, int route, uintptr_t *args)
 {
 	pid_t host_pid = 0;
 
@@ -1247,11 +1248,11 @@ CK_RV p11i_sup_call(int id, uintptr_t *args)
 	if (id == 0)
 		return child_initialize(args);
 	if (!tracing())
-		return sup_call(id, args, &host_pid);
+		return sup_call(id, route, args, &host_pid);
 	struct trace_pre pre = { 0 };
 	trace_before(id, args, &pre);
 	int64_t t0 = now_ns();
-	CK_RV rv = sup_call(id, args, &host_pid);
+	CK_RV rv = sup_call(id, route, args, &host_pid);
 	trace_call(id, args, &pre, rv, now_ns() - t0, host_pid);
 	return rv;
 }

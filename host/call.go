@@ -102,11 +102,22 @@ func (c *call) reset() {
 // run decodes one request from body, calls the vendor and encodes the reply;
 // it returns the function's ID. An error means the request was malformed:
 // the host stops.
-func (c *call) run(list *C.struct_p11i_flist, nfuncs C.int, body []byte, e *wire.Encoder) (int, error) {
+func (c *call) run(lists *routeLists, body []byte, e *wire.Encoder) (int, error) {
 	defer c.reset()
-	f, err := c.decode(body)
+	f, route, err := c.decode(body)
 	if err != nil {
 		return 0, err
+	}
+	// A route's own list may lack the function (a 3.x function called by
+	// its exported name): then the widest list has it, if any has.
+	list, nfuncs := lists.list[route], lists.nfuncs[route]
+	if f.ID >= int(nfuncs) {
+		list, nfuncs = lists.list[0], lists.nfuncs[0]
+		for r := range lists.list {
+			if lists.nfuncs[r] > nfuncs {
+				list, nfuncs = lists.list[r], lists.nfuncs[r]
+			}
+		}
 	}
 	rv := C.CK_RV(C.CKR_GENERAL_ERROR)
 	switch {
@@ -128,11 +139,17 @@ func (c *call) run(list *C.struct_p11i_flist, nfuncs C.int, body []byte, e *wire
 	return f.ID, e.Err()
 }
 
-// decode decodes a request into c.args, the vendor's arguments.
-func (c *call) decode(body []byte) (p11calls.Func, error) {
+// decode decodes a request into c.args, the vendor's arguments, and
+// returns its function and route.
+func (c *call) decode(body []byte) (p11calls.Func, int, error) {
 	d := c.d
 	d.Reset(body)
-	id := int(d.UintMax(uint64(len(p11calls.Funcs)-1), "function"))
+	v := d.UintMax(p11calls.RouteStride*p11calls.NRoutes-1, "function")
+	id, route := int(v%p11calls.RouteStride), int(v/p11calls.RouteStride)
+	if id >= len(p11calls.Funcs) {
+		d.Fail("function %d", id)
+		id = 0
+	}
 	f := p11calls.Funcs[id]
 	if f.Local() {
 		d.Fail("%s is answered by the proxy", f.Name)
@@ -142,9 +159,9 @@ func (c *call) decode(body []byte) (p11calls.Func, error) {
 		n += c.decodeArg(f.Args[i], c.args[n:])
 	}
 	if err := d.Finish(); err != nil {
-		return f, fmt.Errorf("%s: %w", f.Name, err)
+		return f, route, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	return f, nil
+	return f, route, nil
 }
 
 // encodeReply encodes the vendor's answer rv and the outputs.
@@ -498,9 +515,8 @@ func (c *call) mechanism() uintptr {
 		c.uncarried = uint64(m.mechanism)
 		c.hasUncarried = true
 	case d.PeekArray():
-		l, _, _ := mechparams.Lookup(uint64(m.mechanism))
+		l := c.structure(uint64(m.mechanism), mechparams.LookupSize)
 		if l == nil {
-			d.Fail("structured parameter for mechanism 0x%x, which has no layout", uint64(m.mechanism))
 			return 0
 		}
 		p := mechparams.Build(d, l, c.arena.alloc)
@@ -510,6 +526,8 @@ func (c *call) mechanism() uintptr {
 		}
 	default:
 		b := d.Bytes()
+		l, _, _ := mechparams.LookupSize(uint64(m.mechanism), uint64(len(b)))
+		misSized(l, b)
 		m.pParameter = ptr(c.bytesArg(b))
 		m.ulParameterLen = C.CK_ULONG(len(b))
 	}
@@ -526,9 +544,8 @@ func (c *call) messageParam() (uintptr, uintptr) {
 	case d.IsNil():
 		return 0, uintptr(d.Uint())
 	case d.PeekArray():
-		l, _, _ := mechparams.MessageLookup(mech)
+		l := c.structure(mech, func(mech, _ uint64) (*mechparams.Layout, bool, bool) { return mechparams.MessageLookup(mech) })
 		if l == nil {
-			d.Fail("structured message parameter for mechanism 0x%x, which has no layout", mech)
 			return 0, 0
 		}
 		p := mechparams.Build(d, l, c.arena.alloc)
@@ -538,8 +555,37 @@ func (c *call) messageParam() (uintptr, uintptr) {
 		return uintptr(p), uintptr(l.Size)
 	default:
 		b := d.Bytes()
+		l, _, _ := mechparams.MessageLookup(mech)
+		misSized(l, b)
 		return c.bytesArg(b), uintptr(len(b))
 	}
+}
+
+// misSized clears the pointers of a parameter of a structured mechanism
+// whose length is not its structure's size (b is the request frame's
+// own copy): see mechparams.ClearPointers.
+func misSized(l *mechparams.Layout, b []byte) {
+	if l != nil && uintptr(len(b)) != l.Size {
+		mechparams.ClearPointers(l, b)
+	}
+}
+
+// structure reads the head of a parameter structure, [size, fields], and
+// returns the layout lookup gives mech for that size; nil (the decoder
+// failed) when the registry has none of it.
+func (c *call) structure(mech uint64, lookup func(mech, size uint64) (*mechparams.Layout, bool, bool)) *mechparams.Layout {
+	d := c.d
+	if d.ArrayLen(2) != 2 {
+		d.Fail("a parameter structure is [size, fields]")
+		return nil
+	}
+	size := d.Uint()
+	l, _, _ := lookup(mech, size)
+	if l == nil || uint64(l.Size) != size {
+		d.Fail("a %d-byte parameter structure for mechanism 0x%x, which has no such layout", size, mech)
+		return nil
+	}
+	return l
 }
 
 func hasOut(l *mechparams.Layout) bool {

@@ -121,6 +121,8 @@ func hostCases() []hostCase {
 			params := [6]uintptr{uintptr(unsafe.Pointer(&iv[0])), 12, 96, 0, 0, 128}
 			l, _, _ := mechparams.Lookup(gcm)
 			e.Uint(gcm)
+			e.ArrayLen(2)
+			e.Uint(uint64(l.Size))
 			body, ok := cwire.EncodeParam(l.Index(), unsafe.Pointer(&params))
 			if !ok {
 				panic("the C walker refused CK_GCM_PARAMS")
@@ -170,7 +172,7 @@ func hostCases() []hostCase {
 // into e and checks it.
 func runCase(tb testing.TB, c *call, hc *hostCase, body []byte, e *wire.Encoder, d *wire.Decoder) {
 	defer c.reset()
-	if _, err := c.decode(body); err != nil {
+	if _, _, err := c.decode(body); err != nil {
 		tb.Fatalf("%s: %v", hc.name, err)
 	}
 	hc.vendor(c.args[:])
@@ -247,7 +249,7 @@ func TestRegionPlacement(t *testing.T) {
 	if len(body) > 64 {
 		t.Fatalf("a 64 KiB input crossed inline (%d-byte request)", len(body))
 	}
-	if _, err := c.decode(body); err != nil {
+	if _, _, err := c.decode(body); err != nil {
 		t.Fatal(err)
 	}
 	base := uintptr(unsafe.Pointer(&c.region.Mem()[0]))
@@ -268,7 +270,7 @@ func TestRegionPlacement(t *testing.T) {
 	e.Uint(funcID("C_DigestUpdate"))
 	e.Uint(1)
 	e.Ref(wire.RegionSize-8, 16)
-	if _, err := c.decode(e.Frame()[wire.HeaderSize:]); err == nil {
+	if _, _, err := c.decode(e.Frame()[wire.HeaderSize:]); err == nil {
 		t.Error("a reference past the region was accepted")
 	}
 	c.reset()
@@ -276,7 +278,7 @@ func TestRegionPlacement(t *testing.T) {
 	// Without a region, a reference is malformed and outputs go to the arena.
 	c = newCall(nil)
 	defer c.free()
-	if _, err := c.decode(body); err == nil {
+	if _, _, err := c.decode(body); err == nil {
 		t.Error("a reference was accepted without a region")
 	}
 }
@@ -293,7 +295,7 @@ func TestNullTemplate(t *testing.T) {
 		e.Uint(2)
 		e.Nil()
 		e.Uint(n)
-		if _, err := c.decode(e.Frame()[wire.HeaderSize:]); err != nil {
+		if _, _, err := c.decode(e.Frame()[wire.HeaderSize:]); err != nil {
 			t.Fatal(err)
 		}
 		e.Reset()

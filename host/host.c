@@ -167,6 +167,13 @@ static void interfaces(void *h, struct p11h_module *m)
 			m->list = in->pFunctionList;
 			m->nfuncs = n;
 		}
+		/* The highest version of each route's list. */
+		int r = n == P11I_N30 ? 1 : n == P11I_N32 ? 2 : -1;
+		if (r > 0) {
+			const CK_VERSION *have = m->route[r] != NULL ? &m->route[r]->version : NULL;
+			if (have == NULL || v.major > have->major || (v.major == have->major && v.minor > have->minor))
+				m->route[r] = in->pFunctionList;
+		}
 	}
 	if (m->n == 0)
 		m->n = 1; /* none usable: C_GetFunctionList's, still in iface[0] */
@@ -201,6 +208,7 @@ int p11h_load(const char *path, char *err, size_t errlen, struct p11h_module *m)
 	 * to hold the 2.40 functions. */
 	m->list = (const struct p11i_flist *)list;
 	m->nfuncs = P11I_N240;
+	m->route[0] = m->list;
 	m->n = 1;
 	m->def = 0;
 	m->iface[0].major = list->version.major;

@@ -28,6 +28,9 @@ CK_RV p11h_invoke(const struct p11i_flist *f, int nfuncs, int id, const uintptr_
 struct p11h_module {
 	const struct p11i_flist *list;
 	int nfuncs;
+	/* By route (p11calls.Route*): the list of that version, NULL: none
+	 * (calls of that route go through list). */
+	const struct p11i_flist *route[3];
 	int n, def;
 	struct {
 		unsigned char major, minor;

@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p11isolate/p11isolate/internal/p11calls"
 	"github.com/p11isolate/p11isolate/internal/plan"
 	"github.com/p11isolate/p11isolate/internal/wire"
 )
@@ -42,11 +43,20 @@ var buildID = "dev"
 // list of the highest version it offers, holding nfuncs functions.
 var vendor struct {
 	sync.Mutex
-	list   *C.struct_p11i_flist
-	nfuncs C.int
-	path   string
-	reply  wire.OpenReply
+	lists routeLists
+	path  string
+	reply wire.OpenReply
 }
+
+// routeLists are the vendor's function lists a call of each route goes
+// through (p11calls.Route*), with their numbers of functions: the list of
+// the route's version, or the widest the vendor offers.
+type routeLists struct {
+	list   [p11calls.NRoutes]*C.struct_p11i_flist
+	nfuncs [p11calls.NRoutes]C.int
+}
+
+func (r *routeLists) ready() bool { return r.list[0] != nil }
 
 // exitGroup ends the host and every process the vendor started: they share
 // the process group the host leads.
@@ -183,7 +193,7 @@ func open(req wire.Open) wire.OpenReply {
 	path := req.Module
 	vendor.Lock()
 	defer vendor.Unlock()
-	if vendor.list != nil {
+	if vendor.lists.ready() {
 		if path == vendor.path {
 			return vendor.reply
 		}
@@ -213,7 +223,13 @@ func open(req wire.Open) wire.OpenReply {
 	if C.p11h_load(cpath, &errbuf[0], C.size_t(len(errbuf)), &m) != 0 {
 		return wire.OpenReply{Error: strings.ReplaceAll(C.GoString(&errbuf[0]), load, path)}
 	}
-	vendor.list, vendor.nfuncs, vendor.path = m.list, m.nfuncs, path
+	for r := range vendor.lists.list {
+		vendor.lists.list[r], vendor.lists.nfuncs[r] = m.list, m.nfuncs
+		if m.route[r] != nil {
+			vendor.lists.list[r], vendor.lists.nfuncs[r] = m.route[r], C.int(p11calls.Routes[r])
+		}
+	}
+	vendor.path = path
 	reply := wire.OpenReply{OK: true, Default: int(m.def)}
 	for _, in := range m.iface[:m.n] {
 		reply.Interfaces = append(reply.Interfaces, [3]uint64{uint64(in.major), uint64(in.minor), uint64(in.flags)})
@@ -325,10 +341,10 @@ func serve(fd int, region []byte) {
 		}
 		C.p11h_busy(w)
 		vendor.Lock()
-		list, nfuncs := vendor.list, vendor.nfuncs
+		lists := vendor.lists
 		vendor.Unlock()
 		e.Reset()
-		id, err := c.run(list, nfuncs, body, e)
+		id, err := c.run(&lists, body, e)
 		if err != nil {
 			fatal("call: %v", err)
 		}

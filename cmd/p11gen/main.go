@@ -85,40 +85,68 @@ func params(f p11calls.Func) (decl string, names []string) {
 func shimFunctions() []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
-	b.WriteString("/* The exported C_* functions: each packs its arguments and enters\n * p11i_call (cshim/shim.c). The local ones (function lists and\n * interfaces) are shim.c's own. */\n\n")
+	b.WriteString("/* The exported C_* functions and the function lists. Each function packs\n * its arguments and enters p11i_call (cshim/shim.c) with its ID and its\n * route: one set of functions per function list, so the host calls the\n * vendor through its list of the same version. The local ones (function\n * lists and interfaces) are shim.c's own. */\n\n")
 	b.WriteString("#include \"shim.h\"\n\n")
+	for route, n := range p11calls.Routes {
+		fmt.Fprintf(&b, "/* Route %d: the list of %d functions. */\n", route, n)
+		for _, f := range p11calls.Funcs[:n] {
+			if f.Local() {
+				continue
+			}
+			decl, names := params(f)
+			fmt.Fprintf(&b, "static CK_RV p11i_%d_%s(%s)\n{\n", route, f.Name, decl)
+			if len(names) == 0 {
+				fmt.Fprintf(&b, "\treturn p11i_call(%d, %d, NULL);\n}\n", f.ID, route)
+			} else {
+				casts := make([]string, len(names))
+				for i, n := range names {
+					casts[i] = "(uintptr_t)" + n
+				}
+				fmt.Fprintf(&b, "\tuintptr_t a[%d] = { %s };\n", len(names), strings.Join(casts, ", "))
+				fmt.Fprintf(&b, "\treturn p11i_call(%d, %d, a);\n}\n", f.ID, route)
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("/* The exported names: each function in the list of the version that\n * added it. An alias, so the lists below always point into this library\n * even when the application interposes another module's C_* symbols. */\n")
 	for _, f := range p11calls.Funcs {
 		if f.Local() {
 			continue
 		}
-		decl, names := params(f)
-		fmt.Fprintf(&b, "static CK_RV p11i_%s(%s)\n{\n", f.Name, decl)
-		if len(names) == 0 {
-			fmt.Fprintf(&b, "\treturn p11i_call(%d, NULL);\n}\n", f.ID)
-		} else {
-			casts := make([]string, len(names))
-			for i, n := range names {
-				casts[i] = "(uintptr_t)" + n
-			}
-			fmt.Fprintf(&b, "\tuintptr_t a[%d] = { %s };\n", len(names), strings.Join(casts, ", "))
-			fmt.Fprintf(&b, "\treturn p11i_call(%d, a);\n}\n", f.ID)
+		decl, _ := params(f)
+		route := p11calls.Route240
+		switch f.Since() {
+		case 300:
+			route = p11calls.Route30
+		case 320:
+			route = p11calls.Route32
 		}
-		// The exported name is an alias, so the function list below always
-		// points into this library even when the application interposes
-		// another module's C_* symbols.
-		fmt.Fprintf(&b, "CK_RV %s(%s) __attribute__((alias(\"p11i_%s\")));\n\n", f.Name, decl, f.Name)
+		fmt.Fprintf(&b, "CK_RV %s(%s) __attribute__((alias(\"p11i_%d_%s\")));\n", f.Name, decl, route, f.Name)
 	}
-	b.WriteString("/* C_GetFunctionList's list: PKCS#11 2.40. */\n")
+	name := func(route int, f p11calls.Func) string {
+		if f.Local() {
+			return "p11i_" + f.Name
+		}
+		return fmt.Sprintf("p11i_%d_%s", route, f.Name)
+	}
+	b.WriteString("\n/* C_GetFunctionList's list: PKCS#11 2.40. */\n")
 	fmt.Fprintf(&b, "CK_FUNCTION_LIST p11i_function_list = {\n\t.version = { %d, %d },\n", p11calls.VersionMajor, p11calls.VersionMinor)
 	for _, f := range p11calls.Funcs[:p11calls.N240] {
-		fmt.Fprintf(&b, "\t.%s = p11i_%s,\n", f.Name, f.Name)
+		fmt.Fprintf(&b, "\t.%s = %s,\n", f.Name, name(p11calls.Route240, f))
 	}
-	b.WriteString("};\n\n/* Every function, in the 3.2 list's order: C_GetInterface's lists are\n * copies of it with the vendor's version (a 3.0 or 2.40 list is its prefix). */\n")
-	b.WriteString("const struct p11i_flist p11i_flist_template = {\n\t.version = { 3, 2 },\n")
-	for _, f := range p11calls.Funcs {
-		fmt.Fprintf(&b, "\t.%s = p11i_%s,\n", f.Name, f.Name)
+	b.WriteString("};\n\n/* The lists C_GetInterface's are copies of, with the vendor's version. */\n")
+	for _, t := range []struct {
+		name  string
+		route int
+		major int
+		minor int
+	}{{"p11i_flist30_template", p11calls.Route30, 3, 0}, {"p11i_flist32_template", p11calls.Route32, 3, 2}} {
+		fmt.Fprintf(&b, "const struct p11i_flist %s = {\n\t.version = { %d, %d },\n", t.name, t.major, t.minor)
+		for _, f := range p11calls.Funcs[:p11calls.Routes[t.route]] {
+			fmt.Fprintf(&b, "\t.%s = %s,\n", f.Name, name(t.route, f))
+		}
+		b.WriteString("};\n")
 	}
-	b.WriteString("};\n")
 	return b.Bytes()
 }
 
@@ -154,6 +182,7 @@ func callTables() []byte {
 	b.WriteString("#ifndef P11ISOLATE_CALLS_GEN_H\n#define P11ISOLATE_CALLS_GEN_H\n\n")
 	b.WriteString("#include <stdint.h>\n\n")
 	fmt.Fprintf(&b, "#define P11I_NFUNCS %d\n#define P11I_MAX_ARGS %d\n\n", len(p11calls.Funcs), p11calls.MaxArgs)
+	fmt.Fprintf(&b, "/* A request's first number is ID + P11I_ROUTE_STRIDE * route (p11calls.Route*). */\n#define P11I_ROUTE_STRIDE %d\n#define P11I_NROUTES %d\n\n", p11calls.RouteStride, p11calls.NRoutes)
 	b.WriteString("struct p11i_func {\n\tconst char *name;\n\tconst char *args; /* argument kinds */\n\tint secret;        /* carries a PIN: its frame is wiped */\n\tint deadline;      /* P11I_DEADLINE_* */\n\tint local;         /* answered by the shim alone */\n\tint msgop;         /* p11calls.Func.MessageOp: -1 none */\n};\n\n")
 	fmt.Fprintf(&b, "enum { P11I_DEADLINE_CALL = %d, P11I_DEADLINE_KEYGEN = %d, P11I_DEADLINE_NONE = %d };\n\n",
 		p11calls.DeadlineCall, p11calls.DeadlineKeygen, p11calls.DeadlineNone)

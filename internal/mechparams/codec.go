@@ -543,3 +543,27 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// ClearPointers zeroes, in b, the pointer fields of a structure of layout
+// l that lie wholly inside it (nested structures too). A parameter whose
+// length is not its structure's size crosses as opaque bytes for the
+// vendor to judge; its pointers are the application's addresses, which in
+// the host could only lead the vendor into the host's own memory: cleared,
+// a vendor that ignores the length reads NULL pointers instead of
+// producing output from whatever the host holds there.
+func ClearPointers(l *Layout, b []byte) {
+	for i := range l.Fields {
+		f := &l.Fields[i]
+		switch f.Kind {
+		case Ulong, Handle, Byte, Inline:
+		case Struct:
+			if f.Off < uintptr(len(b)) {
+				ClearPointers(f.Sub, b[f.Off:])
+			}
+		default: // every other kind is a pointer
+			if f.Off+8 <= uintptr(len(b)) {
+				clear(b[f.Off : f.Off+8])
+			}
+		}
+	}
+}

@@ -812,3 +812,24 @@ func TestLayoutChecks(t *testing.T) {
 		t.Errorf("an array of elements with outputs is not an output")
 	}
 }
+
+// A mis-sized parameter keeps its numbers and loses its pointers: those
+// wholly inside the bytes given, and no byte past them is touched.
+func TestClearPointers(t *testing.T) {
+	b := make([]byte, 47) // CK_GCM_MESSAGE_PARAMS is 48 bytes
+	for i := range b {
+		b[i] = 0xab
+	}
+	ClearPointers(GCMMessageParams, b)
+	for i, v := range b {
+		pointer := i < 8 || (i >= 32 && i < 40) // pIv, pTag
+		if (v == 0) != pointer {
+			t.Fatalf("byte %d is 0x%02x: pointers cleared, the rest kept", i, v)
+		}
+	}
+	short := []byte{1, 2, 3}
+	ClearPointers(GCMMessageParams, short)
+	if short[0] != 1 || short[2] != 3 {
+		t.Errorf("a pointer only partly inside the bytes was touched: %v", short)
+	}
+}

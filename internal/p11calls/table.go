@@ -79,6 +79,21 @@ const (
 	N32  = 104 // CK_FUNCTION_LIST_3_2
 )
 
+// Routes: the function list a call came through, which the host calls
+// the vendor through in turn (a module may answer differently per version:
+// NSS's C_GetInfo of its 2.40 list reports 2.40, of its 3.0 list 3.0). A
+// request's first number is ID + RouteStride*route.
+const (
+	Route240    = 0 // C_GetFunctionList's list, and a 2.x interface's
+	Route30     = 1 // a 3.0 or 3.1 interface's list
+	Route32     = 2 // a 3.2 (or later 3.x) interface's list
+	NRoutes     = 3
+	RouteStride = 256
+)
+
+// Routes gives the number of functions the list of each route holds.
+var Routes = [NRoutes]int{N240, N30, N32}
+
 // Funcs is every PKCS#11 function in the order of the 3.2 function list,
 // which extends 3.0's, which extends 2.40's (the OASIS headers' order).
 var Funcs = []Func{

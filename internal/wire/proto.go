@@ -2,7 +2,7 @@ package wire
 
 // ProtocolVersion changes whenever the proxy and host would no longer
 // understand each other; the handshake refuses a mismatch.
-const ProtocolVersion = 3
+const ProtocolVersion = 4
 
 // Hello is the host's first frame on the control socket.
 type Hello struct {
