@@ -77,9 +77,9 @@ $(PROBE): cmd/p11isolate-probe/probe.c
 # p11isolate vet's driver (it loads the library and makes the calls) and
 # the shim that reports the vendor's behaviour, preloaded into the host of
 # a vetting run only.
-$(VETDRV): cmd/p11isolate-vet/driver.c
+$(VETDRV): cmd/p11isolate-vet/driver.c cshim/pkcs11_3x.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_C) -o $@ $< -ldl -lpthread
+	$(CC) $(CFLAGS_C) -Icshim -o $@ $< -ldl -lpthread
 
 $(WATCH): host/watch/watch.c
 	@mkdir -p $(BUILD)

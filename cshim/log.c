@@ -103,12 +103,19 @@ static void p11i_log_forked(void) { pthread_mutex_init(&lg.mu, NULL); }
 /* p11i_log writes one line: "p11isolate: ..." in the process that loaded
  * the library, "p11isolate[pid]: ..." in a forked child. One write per
  * line, so that lines of several threads and processes never interleave. */
+/* log_quiet silences this thread's lines: a host started only to learn
+ * the vendor's interfaces (supervise.c, probe) fails as C_Initialize will,
+ * which says why once. */
+static __thread int log_quiet;
+
 void p11i_log(const char *fmt, ...)
 {
 	char line[4096];
 	va_list ap;
 	int n;
 
+	if (log_quiet)
+		return;
 	if (p11i_forked_child())
 		n = snprintf(line, sizeof line, "p11isolate[%d]: ", (int)getpid());
 	else

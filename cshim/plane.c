@@ -656,17 +656,23 @@ static void async_data_out(struct p11i_call *c, struct p11i_mpr *r, CK_ASYNC_DAT
 		b = p11i_mpr_data(r, &n);
 		if (r->failed)
 			return;
-		if (!pending || n > cap || (result && value_len != n)) {
-			p11i_mpr_fail(r, "%zu bytes of asynchronous output for a buffer of %llu", n,
-				      (unsigned long long)(pending ? cap : 0));
+		/* Output comes with a completed operation only, into the
+		 * buffer it was given. */
+		if (!pending || code != CKR_OK || n > cap || (result && value_len != n)) {
+			p11i_mpr_fail(r, "%zu bytes of asynchronous output (%s) for a buffer of %llu", n,
+				      code == CKR_OK ? "CKR_OK" : "an error", (unsigned long long)(pending ? cap : 0));
 			return;
 		}
 	}
 	if (r->failed)
 		return;
-	if (result && value_len > (pending ? cap : 0)) {
-		p11i_mpr_fail(r, "an asynchronous output of %llu bytes for a buffer of %llu", (unsigned long long)value_len,
-			      (unsigned long long)(pending ? cap : 0));
+	/* The length says how much of the buffer holds the output: never
+	 * more than it has, nor (with CKR_OK) more than came; with
+	 * CKR_BUFFER_TOO_SMALL it is the length needed, as for any output. */
+	if (result && code != CKR_BUFFER_TOO_SMALL &&
+	    (value_len > (pending ? cap : 0) || (code == CKR_OK && has_value && value_len > n))) {
+		p11i_mpr_fail(r, "an asynchronous output of %llu bytes, %zu of them sent, for a buffer of %llu",
+			      (unsigned long long)value_len, n, (unsigned long long)(pending ? cap : 0));
 		return;
 	}
 	if (b != NULL)

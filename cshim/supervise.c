@@ -499,7 +499,7 @@ static int sandbox_check(const struct p11i_kit *k, const struct p11i_report *rep
 	/* A sandbox with every layer it asked for is no news on a client's
 	 * stderr (pkcs11-tool and friends print it); a log file gets it. */
 	int complete = k->sb.profile != P11I_SANDBOX_OFF && (got & k->wanted) == k->wanted;
-	if (strcmp(line, last) != 0 && !(complete && k->log_path == NULL)) {
+	if (!log_quiet && strcmp(line, last) != 0 && !(complete && k->log_path == NULL)) {
 		snprintf(last, sizeof last, "%s", line);
 		p11i_log("%s", line);
 	}
@@ -534,12 +534,15 @@ static const char *read_failure(int st, const struct p11i_call *c)
 }
 
 /* read_interfaces reads the module's interfaces from its host's open reply:
- * [major, minor, flags] each. More than the proxy offers are dropped; a
- * version the proxy has no function list for is a lie. */
+ * nil, or [major, minor, flags] each. More than the proxy offers are
+ * dropped; a version the proxy has no function list for is a lie. */
 static int read_interfaces(struct p11i_mpr *r, struct p11i_iface *out)
 {
-	uint32_t n = p11i_mpr_array(r, 64);
 	int k = 0;
+
+	if (p11i_mpr_is_nil(r))
+		return 0; /* a module that did not load */
+	uint32_t n = p11i_mpr_array(r, 64);
 
 	for (uint32_t i = 0; i < n && !r->failed; i++) {
 		if (p11i_mpr_array(r, 3) != 3) {
@@ -1092,25 +1095,30 @@ CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *
 
 /* probe starts a host only to learn the vendor's interfaces, and ends it:
  * C_GetInterface comes before C_Initialize, with the settings of the
- * environment (sup.mu held, released during the start). */
+ * environment (sup.mu held, released during the start). Its failures are
+ * not logged: C_Initialize, with the same settings, will say why. */
 static void probe(void)
 {
 	struct p11i_kit *k = sup.kit;
 	struct host *h = NULL;
 
+	log_quiet = 1;
 	if (k == NULL) {
 		struct p11i_init in = { .null = 1 };
 		size_t len = 0;
 		void *plan = plan_mode(&in, &len);
 		k = plan != NULL ? kit_parse(plan, len) : NULL;
 		free(plan);
-		if (k == NULL)
+		if (k == NULL) {
+			log_quiet = 0;
 			return;
+		}
 	}
 	k->refs++;
 	sup.starting = 1;
 	pthread_mutex_unlock(&sup.mu);
 	CK_RV rv = start(k, 0, &h);
+	log_quiet = 0;
 	if (rv == CKR_OK) {
 		h->dead = 1;
 		host_end(h, 1);

@@ -203,7 +203,7 @@ func (c *call) encodeAsyncData(e *wire.Encoder, o *out, rv uint64) {
 	async.Lock()
 	k, ok := async.kept[asyncKey{uint64(c.args[0]), c.fname}]
 	async.Unlock()
-	if ok && c.fname >= 0 && d.pValue != nil && unsafe.Pointer(d.pValue) == k.p && uint64(d.ulValue) <= k.cap {
+	if rv == C.CKR_OK && ok && c.fname >= 0 && d.pValue != nil && unsafe.Pointer(d.pValue) == k.p && uint64(d.ulValue) <= k.cap {
 		e.Bytes(unsafe.Slice((*byte)(k.p), int(d.ulValue)))
 	} else {
 		e.Nil()

@@ -525,9 +525,9 @@ func (c *call) mechanism() uintptr {
 			c.outs = append(c.outs, out{kind: 'm', mech: l, param: p})
 		}
 	default:
+		// Opaque bytes: a mechanism may take other forms than its
+		// structures (an IV alone), which only its vendor judges.
 		b := d.Bytes()
-		l, _, _ := mechparams.LookupSize(uint64(m.mechanism), uint64(len(b)))
-		misSized(l, b)
 		m.pParameter = ptr(c.bytesArg(b))
 		m.ulParameterLen = C.CK_ULONG(len(b))
 	}
@@ -561,9 +561,11 @@ func (c *call) messageParam() (uintptr, uintptr) {
 	}
 }
 
-// misSized clears the pointers of a parameter of a structured mechanism
-// whose length is not its structure's size (b is the request frame's
-// own copy): see mechparams.ClearPointers.
+// misSized clears the pointers of a message's parameter whose length is
+// not its structure's size (b is the request frame's own copy): see
+// mechparams.ClearPointers. Only message parameters: they are always the
+// mechanism's per-message structure, while a mechanism's own parameter
+// may legitimately take another form (CKM_AES_GCM given an IV alone).
 func misSized(l *mechparams.Layout, b []byte) {
 	if l != nil && uintptr(len(b)) != l.Size {
 		mechparams.ClearPointers(l, b)

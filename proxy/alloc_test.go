@@ -98,6 +98,46 @@ func benchCalls() []*benchCall {
 	c = mk("DigestUpdate64K", "C_DigestUpdate", 64<<10)
 	c.args = []uintptr{1, at(c, 0), 64 << 10}
 	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0) })
+
+	// PKCS#11 3.x: a message of a session whose message encryption is
+	// CKM_AES_GCM (the session primed as reply3_test.go's scenes are), its
+	// IV and tag coming back; a key encapsulation; a login with a user name.
+	const session = 0x3300
+	openSession(session)
+	beginMessages(session, "C_MessageEncryptInit", ckmAESGCM)
+	c = mk("EncryptMessageGCM", "C_EncryptMessage", 4096)
+	// CK_GCM_MESSAGE_PARAMS{iv@512, 12, 0, CKG_GENERATE, tag@576, 128}
+	*(*uintptr)(unsafe.Pointer(&c.mem[0])) = at(c, 512)
+	putUlong(c.mem[8:], 12)
+	putUlong(c.mem[24:], ckgGenerate)
+	*(*uintptr)(unsafe.Pointer(&c.mem[32])) = at(c, 576)
+	putUlong(c.mem[40:], 128)
+	putUlong(c.mem[1024:], 256)
+	c.args = []uintptr{session, at(c, 0), 48, at(c, 640), 16, at(c, 2048), 256, at(c, 3072), at(c, 1024)}
+	c.reply = replyBody(func(e *wire.Encoder) {
+		e.Uint(0)
+		gcmOuts(e, gcmIV, gcmTag)
+		e.Uint(256)
+		e.Bytes(make([]byte, 256))
+	})
+
+	c = mk("EncapsulateKeyMLKEM768", "C_EncapsulateKey", 4096)
+	// CK_MECHANISM{CKM_ML_KEM, NULL, 0}; {CKA_CLASS, CKA_KEY_TYPE} at 64
+	putUlong(c.mem[0:], ckmMLKEM)
+	for i, typ := range []uint64{0, 0x100} {
+		putUlong(c.mem[64+24*i:], typ)
+		*(*uintptr)(unsafe.Pointer(&c.mem[64+24*i+8])) = at(c, 256+8*i)
+		putUlong(c.mem[64+24*i+16:], 8)
+	}
+	putUlong(c.mem[1024:], 1088)
+	c.args = []uintptr{session, at(c, 0), 5, at(c, 64), 2, at(c, 2048), at(c, 1024), at(c, 1032)}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0); e.Uint(1088); e.Bytes(make([]byte, 1088)); e.Uint(0x77) })
+
+	c = mk("LoginUser", "C_LoginUser", 4096)
+	copy(c.mem[0:], "123456")
+	copy(c.mem[64:], "alice")
+	c.args = []uintptr{session, 1, at(c, 0), 6, at(c, 64), 5}
+	c.reply = replyBody(func(e *wire.Encoder) { e.Uint(0) })
 	return out
 }
 

@@ -60,7 +60,9 @@ func putUlong(b []byte, v uint64) { *(*uint64)(unsafe.Pointer(&b[0])) = v }
 
 // scenes builds fresh scenes: C_Sign into 16 bytes, C_GetAttributeValue of a
 // plain, a NULL and a nested attribute, C_GetSlotList into room for 2,
-// C_FindObjects into room for 3, C_GetTokenInfo, C_GenerateKeyPair.
+// C_FindObjects into room for 3, C_GetTokenInfo, C_GenerateKeyPair; then
+// the region's (regionScenes) and the 3.x functions' (threeScenes, their
+// sessions primed).
 func scenes() []*scene {
 	fn := func(name string) p11calls.Func {
 		for _, f := range p11calls.Funcs {
@@ -122,7 +124,8 @@ func scenes() []*scene {
 	putUlong(s.arena[1040:], 0)
 	s.args = []uintptr{1, s.at(1024), 0, 0, 0, 0, s.own(64, 8), s.own(72, 8)}
 	out = append(out, s)
-	return append(out, regionScenes()...)
+	out = append(out, regionScenes()...)
+	return append(out, threeScenes()...) // reply3_test.go
 }
 
 // Outputs large enough to come back through the shared region: 32 KiB
@@ -258,7 +261,7 @@ func seeds() [][]byte {
 		frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(1); e.ArrayLen(1); e.Uint(42) }),
 		frame(func(e *wire.Encoder) { e.Uint(0); e.Bytes(make([]byte, 208)) }),
 		frame(func(e *wire.Encoder) { e.Uint(0); e.Uint(5); e.Uint(6) }),
-	}, regionSeeds()...)
+	}, append(regionSeeds(), threeSeeds()...)...)
 }
 
 func TestHonestReplies(t *testing.T) {
@@ -323,6 +326,8 @@ func TestRegionInputs(t *testing.T) {
 		inline bool
 	}{
 		{"C_Login", []uintptr{1, 1, uintptr(unsafe.Pointer(&pin[0])), uintptr(len(pin))}, true},
+		// The user name too: both stay in the wiped frame.
+		{"C_LoginUser", []uintptr{1, 1, uintptr(unsafe.Pointer(&pin[0])), uintptr(len(pin)), uintptr(unsafe.Pointer(&data[0])), uintptr(len(data))}, true},
 		{"C_DigestUpdate", []uintptr{1, uintptr(unsafe.Pointer(&data[0])), uintptr(len(data))}, false},
 	} {
 		ch := testChannelOn(t, testRegionMem)
@@ -560,6 +565,10 @@ func TestInfoStructuresCrossWithTheApplicationsBytes(t *testing.T) {
 func FuzzReply(f *testing.F) {
 	for i, s := range seeds() {
 		f.Add(uint8(i), s)
+	}
+	base := len(scenes()) - len(threes)
+	for _, l := range lies3() {
+		f.Add(uint8(base+l.scene), l.reply)
 	}
 	f.Fuzz(func(t *testing.T, which uint8, reply []byte) {
 		all := scenes()

@@ -85,6 +85,8 @@ l = r['calls']['leaks']
 want(l['calls'] == 3000 and len(l['fds']) == 2 and l['fds'][1] == l['fds'][0], f\"no fd grew over the leak check: {l['fds']}\")
 want(len(r['calls']['cost']) >= 3, 'Cost: latencies measured')
 want(r['sandbox'].startswith('sandbox='), 'the sandbox line')
+want(r['calls']['interfaces'] == [{'name': 'PKCS 11', 'version': '2.40', 'flags': 0}], 'Identity: the one interface of a 2.40 module: ' + str(r['calls']['interfaces']))
+want('| interfaces (through the proxy) | PKCS 11 2.40 |' in md, 'the Markdown names the interfaces offered')
 for sec in ('## Identity', '## Inventory', '## Conformance', '## Robustness', '## Behaviour while it ran', '## Cost'):
     want(sec in md, f'the Markdown has {sec}')
 want('$pin' not in md and '$so_pin' not in md and '$pin' not in json.dumps(r), 'no PIN in the reports')

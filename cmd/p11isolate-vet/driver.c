@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <p11-kit/pkcs11.h>
+#include "pkcs11_3x.h"
 
 static CK_FUNCTION_LIST_PTR F;
 
@@ -3596,12 +3596,39 @@ static void cost(struct js *j)
 /* ================================================================== */
 /* main                                                                */
 
+/* The interfaces the module offers through the proxy (its "PKCS 11"
+ * interfaces: the proxy offers no other), by C_GetInterfaceList. */
+static struct js ifaces;
+
+static void interfaces(void *lib)
+{
+	CK_RV (*list)(CK_INTERFACE_PTR, CK_ULONG_PTR) = (CK_RV(*)(CK_INTERFACE_PTR, CK_ULONG_PTR))dlsym(lib, "C_GetInterfaceList");
+	CK_INTERFACE v[16];
+	CK_ULONG n = sizeof v / sizeof v[0];
+	char ver[16];
+
+	js_open(&ifaces, "[");
+	if (list != NULL && list(v, &n) == CKR_OK) {
+		for (CK_ULONG i = 0; i < n; i++) {
+			const CK_VERSION *fv = v[i].pFunctionList;
+			js_open(&ifaces, "{");
+			js_key(&ifaces, "name"), js_str(&ifaces, v[i].pInterfaceName ? (const char *)v[i].pInterfaceName : "");
+			snprintf(ver, sizeof ver, "%u.%u", fv != NULL ? fv->major : 0, fv != NULL ? fv->minor : 0);
+			js_key(&ifaces, "version"), js_str(&ifaces, ver);
+			js_key(&ifaces, "flags"), js_ulong(&ifaces, v[i].flags);
+			js_close(&ifaces, "}");
+		}
+	}
+	js_close(&ifaces, "]");
+}
+
 static void emit(struct js *info, struct js *sl, struct js *sec[SEC_N], double start)
 {
 	struct js out = { 0 };
 
 	js_open(&out, "{");
 	js_key(&out, "info"), js_raw(&out, info->b.p ? info->b.p : "null");
+	js_key(&out, "interfaces"), js_raw(&out, ifaces.b.p ? ifaces.b.p : "null");
 	js_key(&out, "slots"), js_raw(&out, sl->b.p ? sl->b.p : "null");
 	js_key(&out, "slot");
 	if (V.have)
@@ -3650,6 +3677,7 @@ int main(int argc, char **argv)
 		emit(&info, &sl, sec, start);
 		return 1;
 	}
+	interfaces(lib);
 	get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
 	if (get == NULL || (rv = get(&F)) != CKR_OK || F == NULL) {
 		err("%s has no usable C_GetFunctionList", argv[1]);

@@ -94,6 +94,18 @@ func markdown(r *Report) []byte {
 	p("| other exports | %d%s |\n", len(id.OtherExports), firstFew(id.OtherExports, 6))
 	p("| C_GetInfo | Cryptoki %d.%d, %s, %s %d.%d |\n", f.Info.Cryptoki[0], f.Info.Cryptoki[1], cell(f.Info.Manufacturer),
 		cell(f.Info.Library), f.Info.LibraryVersion[0], f.Info.LibraryVersion[1])
+	var ifs []string
+	for _, in := range f.Interfaces {
+		s := in.Name + " " + in.Version
+		if in.Flags&1 != 0 {
+			s += " (fork-safe)"
+		}
+		ifs = append(ifs, s)
+	}
+	if len(ifs) == 0 {
+		ifs = []string{"none"}
+	}
+	p("| interfaces (through the proxy) | %s |\n", cell(strings.Join(ifs, ", ")))
 	if len(r.Weakness) > 0 {
 		p("\nFindings:\n\n")
 		for _, w := range r.Weakness {

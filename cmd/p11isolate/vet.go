@@ -107,6 +107,11 @@ type driverFacts struct {
 		Library        string `json:"library"`
 		LibraryVersion [2]int `json:"library_version"`
 	} `json:"info"`
+	Interfaces []struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Flags   uint64 `json:"flags"`
+	} `json:"interfaces"`
 	Slots []struct {
 		ID           uint64 `json:"id"`
 		Description  string `json:"description"`

@@ -3,6 +3,12 @@
  *   diff run MODULE LOG        run the scripted call sequences against MODULE
  *                              (SoftHSM2 itself, or libp11isolate.so in front of
  *                              it) and write one observation per line to LOG
+ *   diff run3 TARGET MODULE LOG
+ *                              the PKCS#11 3.x script against MODULE (TARGET
+ *                              softokn: NSS softokn, 3.0; mod32: tests/mod32,
+ *                              3.2; or libp11isolate.so in front of it); the
+ *                              vendor's C_Initialize pReserved, if any, comes
+ *                              from DIFF_INIT_RESERVED
  *   diff compare LOG_A LOG_B   compare two logs line by line, print every
  *                              difference and a summary per area
  *
@@ -42,6 +48,26 @@
  * C_Initialize), coverage (functions called; each listed mechanism
  * exercised, refused by the vendor, or not exercised), probes.
  *
+ * run3 (PKCS#11 3.0 and 3.2) is a script of its own, for a module that
+ * offers a "PKCS 11" interface of version 3.0 or later: areas interfaces
+ * (C_GetInterfaceList with the probe protocol, each "PKCS 11" interface's
+ * version, flags and function count; C_GetInterface by name, version and
+ * flags; vendor-defined interfaces, which the proxy does not offer, are
+ * notes), init (C_Initialize through the 3.x list, C_GetInfo through
+ * every interface's list, slots, tokens), session, login (C_LoginUser),
+ * keys (fixed values), gcm (message-based AES-GCM: counter, random and
+ * the caller's IVs, the IV and tag written back, decryption, wrong tags),
+ * chacha (ChaCha20-Poly1305 messages), multipart (C_EncryptMessageBegin/
+ * Next, CKF_END_OF_MESSAGE), cancel (C_SessionCancel, then the next call),
+ * noinit (every message function with no operation), and on a 3.2 list:
+ * pairs (ML-KEM, ML-DSA), kem (C_EncapsulateKey/C_DecapsulateKey: both
+ * secrets' values), mldsa, verifysig (C_VerifySignature*), validation
+ * (C_GetSessionValidationFlags), msgsign, wrapauth (C_WrapKeyAuthenticated,
+ * C_UnwrapKeyAuthenticated), async (CKF_ASYNC_SESSION: CKR_PENDING,
+ * C_AsyncComplete, C_AsyncGetID, C_AsyncJoin: the result in the caller's
+ * buffer, CK_ASYNC_DATA.pValue naming it); then finalize and coverage.
+ * Handles are logged as "new", "unchanged" or "same object as NAME".
+ *
  * Output calls follow a probe protocol (see yrun): a NULL-buffer length
  * query, capacity 0, capacity one short (each must leave the buffer alone
  * and return the required length), then the exact capacity; the bytes past
@@ -53,6 +79,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +88,14 @@
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
+
+#include "pkcs11_3x.h" /* cshim/: the 3.0 and 3.2 types and constants */
+#ifndef CKA_PARAMETER_SET
+#define CKA_PARAMETER_SET 0x0000061dUL
+#endif
+#ifndef CKS_LAST_VALIDATION_OK
+#define CKS_LAST_VALIDATION_OK 0x00000001UL /* the one CK_SESSION_VALIDATION_FLAGS_TYPE of 3.2 */
+#endif
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -258,9 +293,28 @@ static const struct name ckr_names[] = {
 	/* 2.40 values <p11-kit/pkcs11.h> does not name */
 	{0xf0UL, "CKR_UNWRAPPING_KEY_HANDLE_INVALID"},
 	{0x1b8UL, "CKR_TOKEN_RESOURCE_EXCEEDED"},
+	/* 3.0 and 3.2 */
+	{0x201UL, "CKR_TOKEN_RESOURCE_EXCEEDED"},
+	{0x202UL, "CKR_OPERATION_CANCEL_FAILED"},
+	{0x203UL, "CKR_KEY_EXHAUSTED"},
+	{0x204UL, "CKR_PENDING"},
+	{0x205UL, "CKR_SESSION_ASYNC_NOT_SUPPORTED"},
+	{0x206UL, "CKR_SEED_RANDOM_REQUIRED"},
+	{0x207UL, "CKR_OPERATION_NOT_VALIDATED"},
+	{0x208UL, "CKR_TOKEN_NOT_INITIALIZED"},
+	{0x209UL, "CKR_PARAMETER_SET_NOT_SUPPORTED"},
 };
-static const struct name ckm_names[] = {NAME_TABLE_CKM};
-static const struct name cka_names[] = {NAME_TABLE_CKA};
+static const struct name ckm_names[] = {
+	NAME_TABLE_CKM
+	/* 3.0 and 3.2 mechanisms the 3.x script uses */
+	N(CKM_CHACHA20_KEY_GEN) N(CKM_CHACHA20_POLY1305) N(CKM_ML_KEM_KEY_PAIR_GEN) N(CKM_ML_KEM)
+	N(CKM_ML_DSA_KEY_PAIR_GEN) N(CKM_ML_DSA) N(CKM_HASH_ML_DSA_SHA256)
+};
+static const struct name cka_names[] = {
+	NAME_TABLE_CKA
+	/* 3.2 attributes the 3.x script reads */
+	N(CKA_PARAMETER_SET)
+};
 #undef N
 
 /* A small pool of rotating string buffers for formatted values. */
@@ -379,6 +433,22 @@ static void note(const char *step, const char *f, ...)
 }
 
 static void rrv(const char *step, CK_RV rv) { rec(step, "rv=%s", rvn(rv)); }
+
+/* rec, or note when as_note: an observation where the vendor itself
+ * departs from the specification and the proxy, by design, does not. */
+static void rec_or_note(int as_note, const char *step, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static void rec_or_note(int as_note, const char *step, const char *f, ...)
+{
+	char buf[8192];
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(buf, sizeof buf, f, ap);
+	va_end(ap);
+	if (as_note)
+		note(step, "%s", buf);
+	else
+		rec(step, "%s", buf);
+}
 
 /* A hang is an observation too: the watchdog writes where it happened. */
 static void on_alarm(int sig)
@@ -970,6 +1040,7 @@ static int ulong_attr(CK_ATTRIBUTE_TYPE t)
 	case CKA_CLASS: case CKA_KEY_TYPE: case CKA_CERTIFICATE_TYPE: case CKA_MODULUS_BITS:
 	case CKA_VALUE_BITS: case CKA_VALUE_LEN: case CKA_KEY_GEN_MECHANISM: case CKA_PRIME_BITS:
 	case CKA_SUB_PRIME_BITS: case CKA_CERTIFICATE_CATEGORY: case CKA_NAME_HASH_ALGORITHM:
+	case CKA_PARAMETER_SET:
 		return 1;
 	}
 	return 0;
@@ -4181,17 +4252,9 @@ static int preload(void)
 	return 0;
 }
 
-static int run_side(const char *module, const char *log, int forked)
+/* The inputs every script works on. */
+static void fill_inputs(void)
 {
-	module_path = module;
-	if (forked && preload() != 0)
-		return 2;
-	logf_ = fopen(log, "a");
-	if (!logf_) {
-		fprintf(stderr, "diff: %s: %s\n", log, strerror(errno));
-		return 2;
-	}
-	signal(SIGALRM, on_alarm);
 	for (size_t i = 0; i < sizeof msg; i++)
 		msg[i] = (CK_BYTE)(i * 7 + 3);
 	for (size_t i = 0; i < sizeof iv16; i++)
@@ -4204,10 +4267,2145 @@ static int run_side(const char *module, const char *log, int forked)
 		aad[i] = (CK_BYTE)(0x40 + i);
 	for (size_t i = 0; i < sizeof generic_v; i++)
 		generic_v[i] = (CK_BYTE)(0x30 + i);
+}
+
+static int run_side(const char *module, const char *log, int forked)
+{
+	module_path = module;
+	if (forked && preload() != 0)
+		return 2;
+	logf_ = fopen(log, "a");
+	if (!logf_) {
+		fprintf(stderr, "diff: %s: %s\n", log, strerror(errno));
+		return 2;
+	}
+	signal(SIGALRM, on_alarm);
+	fill_inputs();
 
 	supervise("main script", main_script, NULL);
 	for (size_t i = 0; i < ARRAY_LEN(probes); i++)
 		supervise(fmt("probe %s", probes[i].name), probe, &i);
+	fclose(logf_);
+	return 0;
+}
+
+/* ================================================================== */
+/* run3: PKCS#11 3.0 and 3.2                                           */
+/*                                                                     */
+/* A second script, for a module that offers a "PKCS 11" interface of  */
+/* version 3.0 or later: NSS softokn (3.0) and the test module         */
+/* tests/mod32 (3.2). The interface list and C_GetInterface first, then */
+/* everything through the function list of the highest "PKCS 11"       */
+/* interface (its 2.40 part too: F points into it), the 3.0 functions   */
+/* and, on a 3.2 list, the 3.2 functions.                               */
+
+#ifndef CKK_CHACHA20
+#define CKK_CHACHA20 0x00000033UL
+#endif
+
+typedef CK_RV (*msgcrypt_fn)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG,
+			     CK_BYTE_PTR, CK_ULONG_PTR);
+typedef CK_RV (*msgbegin_fn)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG);
+typedef CK_RV (*msgnext_fn)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR,
+			    CK_FLAGS);
+typedef CK_RV (*sess_fn)(CK_SESSION_HANDLE);
+typedef CK_RV (*minit_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+typedef CK_RV (*get_interface_list_fn)(CK_INTERFACE_PTR, CK_ULONG_PTR);
+typedef CK_RV (*get_interface_fn)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
+
+/* The function lists of 3.0 and 3.2 (OASIS order): the version and the
+ * 2.40 functions, laid out as CK_FUNCTION_LIST, then the 3.0 functions,
+ * then the 3.2 ones. */
+#define FL30_MEMBERS \
+	CK_FUNCTION_LIST v2; \
+	get_interface_list_fn C_GetInterfaceList; \
+	get_interface_fn C_GetInterface; \
+	CK_RV (*C_LoginUser)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG, CK_UTF8CHAR_PTR, CK_ULONG); \
+	CK_RV (*C_SessionCancel)(CK_SESSION_HANDLE, CK_FLAGS); \
+	minit_fn C_MessageEncryptInit; \
+	msgcrypt_fn C_EncryptMessage; \
+	msgbegin_fn C_EncryptMessageBegin; \
+	msgnext_fn C_EncryptMessageNext; \
+	sess_fn C_MessageEncryptFinal; \
+	minit_fn C_MessageDecryptInit; \
+	msgcrypt_fn C_DecryptMessage; \
+	msgbegin_fn C_DecryptMessageBegin; \
+	msgnext_fn C_DecryptMessageNext; \
+	sess_fn C_MessageDecryptFinal; \
+	minit_fn C_MessageSignInit; \
+	CK_RV (*C_SignMessage)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR); \
+	CK_RV (*C_SignMessageBegin)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG); \
+	CK_RV (*C_SignMessageNext)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, \
+				   CK_ULONG_PTR); \
+	sess_fn C_MessageSignFinal; \
+	minit_fn C_MessageVerifyInit; \
+	CK_RV (*C_VerifyMessage)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG); \
+	CK_RV (*C_VerifyMessageBegin)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG); \
+	CK_RV (*C_VerifyMessageNext)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, \
+				     CK_ULONG); \
+	sess_fn C_MessageVerifyFinal;
+
+struct fl30 {
+	FL30_MEMBERS
+};
+
+struct fl32 {
+	FL30_MEMBERS
+	CK_RV (*C_EncapsulateKey)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG,
+				  CK_BYTE_PTR, CK_ULONG_PTR, CK_OBJECT_HANDLE_PTR);
+	CK_RV (*C_DecapsulateKey)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG,
+				  CK_BYTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR);
+	CK_RV (*C_VerifySignatureInit)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG);
+	CK_RV (*C_VerifySignature)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG);
+	CK_RV (*C_VerifySignatureUpdate)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG);
+	sess_fn C_VerifySignatureFinal;
+	CK_RV (*C_GetSessionValidationFlags)(CK_SESSION_HANDLE, CK_SESSION_VALIDATION_FLAGS_TYPE, CK_FLAGS *);
+	CK_RV (*C_AsyncComplete)(CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ASYNC_DATA_PTR);
+	CK_RV (*C_AsyncGetID)(CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ULONG_PTR);
+	CK_RV (*C_AsyncJoin)(CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG);
+	CK_RV (*C_WrapKeyAuthenticated)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE,
+					CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+	CK_RV (*C_UnwrapKeyAuthenticated)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG,
+					  CK_ATTRIBUTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR);
+};
+
+_Static_assert(offsetof(struct fl30, C_GetInterfaceList) == sizeof(CK_FUNCTION_LIST), "3.0 list layout");
+_Static_assert(sizeof(struct fl30) == sizeof(CK_FUNCTION_LIST) + 24 * sizeof(void *), "3.0 list size");
+_Static_assert(sizeof(struct fl32) == sizeof(struct fl30) + 12 * sizeof(void *), "3.2 list size");
+_Static_assert(offsetof(struct fl32, C_MessageVerifyFinal) == offsetof(struct fl30, C_MessageVerifyFinal),
+	       "3.2 list starts as the 3.0 list");
+
+/* Coverage of the 3.x functions (the 2.40 ones count in func_calls). */
+static const char *const func3_names[] = {
+	"C_GetInterfaceList", "C_GetInterface", "C_LoginUser", "C_SessionCancel", "C_MessageEncryptInit",
+	"C_EncryptMessage", "C_EncryptMessageBegin", "C_EncryptMessageNext", "C_MessageEncryptFinal",
+	"C_MessageDecryptInit", "C_DecryptMessage", "C_DecryptMessageBegin", "C_DecryptMessageNext",
+	"C_MessageDecryptFinal", "C_MessageSignInit", "C_SignMessage", "C_SignMessageBegin", "C_SignMessageNext",
+	"C_MessageSignFinal", "C_MessageVerifyInit", "C_VerifyMessage", "C_VerifyMessageBegin",
+	"C_VerifyMessageNext", "C_MessageVerifyFinal",
+	/* 3.2 */
+	"C_EncapsulateKey", "C_DecapsulateKey", "C_VerifySignatureInit", "C_VerifySignature",
+	"C_VerifySignatureUpdate", "C_VerifySignatureFinal", "C_GetSessionValidationFlags", "C_AsyncComplete",
+	"C_AsyncGetID", "C_AsyncJoin", "C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
+};
+#define N_FUNC30 24
+static unsigned long func3_calls[ARRAY_LEN(func3_names)];
+
+static void hit3(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(func3_names); i++)
+		if (strcmp(func3_names[i], name) == 0) {
+			func3_calls[i]++;
+			return;
+		}
+	fprintf(stderr, "diff: unknown 3.x function %s\n", name);
+	exit(2);
+}
+
+static struct fl32 *F3;		    /* the highest "PKCS 11" interface's list (3.2 members: only if v32) */
+static int v32;			    /* F3 is a 3.2 list */
+static CK_FUNCTION_LIST_PTR F240; /* C_GetFunctionList's list */
+static get_interface_list_fn get_interface_list;
+static get_interface_fn get_interface;
+#define Q(fn) (hit3(#fn), F3->fn)
+
+/* What a target's script needs to know. */
+struct target {
+	const char *name;
+	const char *pin;  /* the user PIN (softokn: the database's password, set by run.sh) */
+	const char *user; /* the username C_LoginUser is given */
+	const char *slot; /* the slot of the script as refresh_slots names it; NULL: the first */
+	int crypto240;	  /* AES-ECB, SHA-256 and HMAC through the 2.40 functions (C_SessionCancel's subjects) */
+	int departs;	  /* the vendor departs from the specification where the proxy, by design, does not:
+			     those observations are notes (C_GetInterface's flags, a failed C_DecryptMessage's
+			     buffer, C_GetInfo and C_LoginUser after C_Finalize, the ChaCha20-Poly1305 probes) */
+};
+static const struct target targets[] = {
+	{"softokn", "diff-nss-pw", "diffuser", "tok:\"NSS Certificate DB\"", 1, 1}, /* NSS softokn 3.87 */
+	{"mod32", "1234", "alice", NULL, 0, 0},
+};
+static const struct target *T;
+
+static int ver_ge(CK_VERSION v, int major, int minor)
+{
+	return v.major > major || (v.major == major && v.minor >= minor);
+}
+
+static CK_VERSION list_version(const void *fl)
+{
+	CK_VERSION v = {0xff, 0xff};
+	if (fl)
+		memcpy(&v, fl, sizeof v);
+	return v;
+}
+
+/* How many functions a list of its version holds, and how many of them
+ * are not NULL. */
+static size_t list_len(CK_VERSION v)
+{
+	return 68 + (ver_ge(v, 3, 0) ? 24 : 0) + (ver_ge(v, 3, 2) ? 12 : 0);
+}
+
+static size_t nonnull_fns(const void *fl)
+{
+	size_t n = list_len(list_version(fl)), k = 0;
+	const char *p = (const char *)fl + offsetof(CK_FUNCTION_LIST, C_Initialize);
+	for (size_t i = 0; i < n; i++) {
+		void *q;
+		memcpy(&q, p + i * sizeof q, sizeof q);
+		k += q != NULL;
+	}
+	return k;
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: the interface list and C_GetInterface                          */
+
+#define MAX_IFS 16
+static CK_INTERFACE ifl[MAX_IFS]; /* C_GetInterfaceList's answer */
+static CK_ULONG n_ifl;
+
+static int std_if(const CK_INTERFACE *i)
+{
+	return i->pInterfaceName && strcmp((const char *)i->pInterfaceName, "PKCS 11") == 0;
+}
+
+static const char *if_name(const CK_INTERFACE *i)
+{
+	return i->pInterfaceName ? txt(i->pInterfaceName, strlen((const char *)i->pInterfaceName)) : "NULL";
+}
+
+/* Which entry of the list has this function list: "PKCS 11 #k" (k-th of
+ * the "PKCS 11" ones), never an address. */
+static const char *if_entry(const void *fl)
+{
+	unsigned k = 0;
+	for (CK_ULONG i = 0; i < n_ifl; i++) {
+		k += std_if(&ifl[i]);
+		if (ifl[i].pFunctionList == fl)
+			return std_if(&ifl[i]) ? fmt("PKCS 11 #%u", k) : "a vendor interface's";
+	}
+	return "none of the list's";
+}
+
+/* Only a "PKCS 11" interface's list has a known layout: a vendor's is
+ * described by its version alone. */
+static const char *if_desc(const CK_INTERFACE *i)
+{
+	if (!i->pFunctionList)
+		return fmt("name=%s functionList=NULL flags=0x%lx", if_name(i), i->flags);
+	CK_VERSION v = list_version(i->pFunctionList);
+	if (!std_if(i))
+		return fmt("name=%s version=%d.%d flags=0x%lx list=%s", if_name(i), v.major, v.minor, i->flags,
+			   if_entry(i->pFunctionList));
+	return fmt("name=%s version=%d.%d flags=0x%lx functions=%zu/%zu list=%s", if_name(i), v.major, v.minor,
+		   i->flags, nonnull_fns(i->pFunctionList), list_len(v), if_entry(i->pFunctionList));
+}
+
+/* The entries of a list answer against ifl: same names, lists, flags. */
+static int same_entries(const CK_INTERFACE *a, CK_ULONG n)
+{
+	if (n != n_ifl)
+		return 0;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (!a[i].pInterfaceName || !ifl[i].pInterfaceName ||
+		    strcmp((const char *)a[i].pInterfaceName, (const char *)ifl[i].pInterfaceName) != 0 ||
+		    a[i].pFunctionList != ifl[i].pFunctionList || a[i].flags != ifl[i].flags)
+			return 0;
+	return 1;
+}
+
+static CK_INTERFACE_PTR gi_case(const char *step, const char *name, const CK_VERSION *v, CK_FLAGS flags,
+				int as_note)
+{
+	CK_INTERFACE_PTR p = NULL;
+	CK_VERSION vv = {0, 0};
+	if (v)
+		vv = *v;
+	hit3("C_GetInterface");
+	CK_RV rv = get_interface((CK_UTF8CHAR_PTR)name, v ? &vv : NULL, &p, flags);
+	const char *s = rv == CKR_OK && p ? fmt("rv=%s %s", rvn(rv), if_desc(p))
+					  : fmt("rv=%s interface=%s", rvn(rv), p ? "set" : "NULL");
+	if (as_note)
+		note(step, "%s", s);
+	else
+		rec(step, "%s", s);
+	return rv == CKR_OK ? p : NULL;
+}
+
+static void area_interfaces(void)
+{
+	set_area("interfaces", 30);
+	CK_ULONG n = SENTINEL_LEN, total;
+	hit3("C_GetInterfaceList");
+	CK_RV rv = get_interface_list(NULL, &n);
+	rec("C_GetInterfaceList(NULL) before C_Initialize", "rv=%s", rvn(rv));
+	/* The proxy offers the "PKCS 11" interfaces only (README): the
+	 * count of all is a note, the "PKCS 11" ones are compared below. */
+	note("C_GetInterfaceList(NULL) count", "%s", lens(n));
+	if (rv != CKR_OK || n == 0 || n > MAX_IFS) {
+		rec("C_GetInterfaceList count", "%s out of range", lens(n));
+		return;
+	}
+	total = n;
+	memset(ifl, CANARY, sizeof ifl);
+	n = total;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(ifl, &n);
+	rec("C_GetInterfaceList exact", "rv=%s count=%s tail=%s", rvn(rv), n == total ? "as queried" : lens(n),
+	    untouched((CK_BYTE *)ifl, total * sizeof *ifl, sizeof ifl) ? "untouched" : "WRITTEN");
+	if (rv != CKR_OK)
+		return;
+	n_ifl = n;
+	unsigned k = 0;
+	char vers[256] = "";
+	for (CK_ULONG i = 0; i < n_ifl; i++) {
+		if (std_if(&ifl[i])) {
+			rec(fmt("PKCS 11 interface #%u", ++k), "%s", if_desc(&ifl[i]));
+			CK_VERSION v = list_version(ifl[i].pFunctionList);
+			snprintf(vers + strlen(vers), sizeof vers - strlen(vers), "%s%d.%d", k > 1 ? "," : "", v.major,
+				 v.minor);
+		} else
+			note(fmt("vendor interface %s", if_name(&ifl[i])), "%s (not offered through the proxy)",
+			     if_desc(&ifl[i]));
+	}
+	rec("PKCS 11 interfaces", "count=%u versions=[%s]", k, vers);
+
+	CK_INTERFACE tmp[MAX_IFS + 4];
+	memset(tmp, CANARY, sizeof tmp);
+	n = 0;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(tmp, &n);
+	rec("C_GetInterfaceList capacity 0", "rv=%s count=%s buffer=%s", rvn(rv), n == total ? "the full count" : lens(n),
+	    untouched((CK_BYTE *)tmp, 0, sizeof tmp) ? "untouched" : "WRITTEN");
+	memset(tmp, CANARY, sizeof tmp);
+	n = total - 1;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(tmp, &n);
+	rec("C_GetInterfaceList capacity count-1", "rv=%s count=%s buffer=%s", rvn(rv),
+	    n == total ? "the full count" : lens(n), untouched((CK_BYTE *)tmp, 0, sizeof tmp) ? "untouched" : "WRITTEN");
+	memset(tmp, CANARY, sizeof tmp);
+	n = total + 3;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(tmp, &n);
+	rec("C_GetInterfaceList larger", "rv=%s count=%s entries=%s tail=%s", rvn(rv),
+	    n == total ? "the full count" : lens(n), rv == CKR_OK && same_entries(tmp, n) ? "the same" : "DIFFERENT",
+	    rv == CKR_OK && n <= MAX_IFS && untouched((CK_BYTE *)tmp, n * sizeof *tmp, sizeof tmp) ? "untouched"
+											 : "WRITTEN");
+
+	/* C_GetInterface */
+	static const CK_VERSION ver20 = {2, 20}, ver240 = {2, 40}, ver30 = {3, 0}, ver31 = {3, 1}, ver32 = {3, 2},
+				ver99 = {9, 9};
+	gi_case("C_GetInterface(NULL name, NULL version)", NULL, NULL, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", NULL version)", "PKCS 11", NULL, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 3.0)", "PKCS 11", &ver30, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 2.40)", "PKCS 11", &ver240, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 3.2)", "PKCS 11", &ver32, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 3.1) (no module has it)", "PKCS 11", &ver31, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 2.20)", "PKCS 11", &ver20, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 9.9)", "PKCS 11", &ver99, 0, 0);
+	gi_case("C_GetInterface(NULL name, 2.40)", NULL, &ver240, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11\", 3.0, CKF_INTERFACE_FORK_SAFE)", "PKCS 11", &ver30, CKF_INTERFACE_FORK_SAFE, 0);
+	/* NSS returns an interface lacking the flags; the proxy: CKR_ARGUMENTS_BAD, it must have every flag asked. */
+	gi_case("C_GetInterface(\"PKCS 11\", 3.0, flags 0x2 (no interface has it))", "PKCS 11", &ver30, 0x2,
+		T->departs);
+	/* As above: no interface has every flag asked for, so the proxy answers CKR_ARGUMENTS_BAD (NSS: CKR_OK). */
+	gi_case("C_GetInterface(\"PKCS 11\", NULL version, flags 0x80000000)", "PKCS 11", NULL, 0x80000000UL,
+		T->departs);
+	gi_case("C_GetInterface(NULL name, NULL version, flags 0x3)", NULL, NULL, 0x3, 0);
+	gi_case("C_GetInterface(\"Vendor p11isolate-diff\") (no module has it)", "Vendor p11isolate-diff", NULL, 0, 0);
+	gi_case("C_GetInterface(\"pkcs 11\")", "pkcs 11", NULL, 0, 0);
+	gi_case("C_GetInterface(\"PKCS 11 \")", "PKCS 11 ", NULL, 0, 0);
+	for (CK_ULONG i = 0; i < n_ifl; i++)
+		if (!std_if(&ifl[i]) && ifl[i].pInterfaceName) {
+			CK_VERSION v = list_version(ifl[i].pFunctionList);
+			gi_case(fmt("C_GetInterface(%s) (not offered through the proxy)", if_name(&ifl[i])),
+				(const char *)ifl[i].pInterfaceName, &v, 0, 1);
+		}
+
+	/* The highest "PKCS 11" interface of version 3.0 or later: the rest
+	 * of the script runs through its list. */
+	CK_VERSION best = {0, 0};
+	for (CK_ULONG i = 0; i < n_ifl; i++)
+		if (std_if(&ifl[i]) && ifl[i].pFunctionList) {
+			CK_VERSION v = list_version(ifl[i].pFunctionList);
+			if (ver_ge(v, best.major, best.minor))
+				best = v;
+		}
+	if (!ver_ge(best, 3, 0)) {
+		rec("3.x interface", "none (highest \"PKCS 11\" version %d.%d)", best.major, best.minor);
+		return;
+	}
+	CK_INTERFACE_PTR p = gi_case(fmt("C_GetInterface(\"PKCS 11\", %d.%d) for the script", best.major, best.minor),
+				     "PKCS 11", &best, 0, 0);
+	if (!p || !p->pFunctionList)
+		return;
+	F3 = p->pFunctionList;
+	v32 = ver_ge(list_version(F3), 3, 2);
+	F = &F3->v2;
+	rec("the script's list", "version=%d.%d", F3->v2.version.major, F3->v2.version.minor);
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: C_Initialize through the 3.x list; 2.40 calls through it       */
+
+static void area_init3(void)
+{
+	set_area("init", 60);
+	CK_C_INITIALIZE_ARGS a;
+	memset(&a, 0, sizeof a);
+	a.flags = CKF_OS_LOCKING_OK;
+	/* softokn's configuration: given directly as pReserved; through the
+	 * proxy the host passes P11ISOLATE_VENDOR_RESERVED (run.sh). */
+	a.pReserved = getenv("DIFF_INIT_RESERVED");
+	note("pReserved", "%s", a.pReserved ? "the vendor's configuration string" : "NULL");
+	CK_RV rv = P(C_Initialize)(&a);
+	rrv("C_Initialize through the 3.x list", rv);
+	if (rv != CKR_OK)
+		_exit(2);
+
+	/* The interface list after C_Initialize, and through the list. */
+	CK_INTERFACE tmp[MAX_IFS];
+	CK_ULONG n = MAX_IFS;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(tmp, &n);
+	rec("C_GetInterfaceList after C_Initialize", "rv=%s entries=%s", rvn(rv),
+	    rv == CKR_OK && same_entries(tmp, n) ? "as before C_Initialize" : "DIFFERENT");
+	n = MAX_IFS;
+	rv = Q(C_GetInterfaceList)(tmp, &n);
+	rec("C_GetInterfaceList through the 3.x list", "rv=%s entries=%s", rvn(rv),
+	    rv == CKR_OK && same_entries(tmp, n) ? "as exported" : "DIFFERENT");
+	CK_INTERFACE_PTR p = NULL;
+	rv = Q(C_GetInterface)((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &p, 0);
+	rec("C_GetInterface(\"PKCS 11\") through the 3.x list", "%s",
+	    rv == CKR_OK && p ? fmt("rv=%s %s", rvn(rv), if_desc(p)) : fmt("rv=%s", rvn(rv)));
+
+	/* C_GetInfo through every "PKCS 11" interface's list and through
+	 * C_GetFunctionList's: each reports its own version. */
+	CK_INFO info;
+	unsigned k = 0;
+	for (CK_ULONG i = 0; i < n_ifl; i++) {
+		if (!std_if(&ifl[i]) || !ifl[i].pFunctionList)
+			continue;
+		k++;
+		CK_FUNCTION_LIST_PTR l = ifl[i].pFunctionList;
+		memset(&info, 0, sizeof info);
+		hit("C_GetInfo");
+		rv = l->C_GetInfo(&info);
+		rec(fmt("C_GetInfo through PKCS 11 #%u (%d.%d)", k, l->version.major, l->version.minor),
+		    "rv=%s cryptoki=%d.%d", rvn(rv), info.cryptokiVersion.major, info.cryptokiVersion.minor);
+	}
+	memset(&info, 0, sizeof info);
+	hit("C_GetInfo");
+	rv = F240->C_GetInfo(&info);
+	rec("C_GetInfo through C_GetFunctionList's list", "rv=%s cryptoki=%d.%d", rvn(rv), info.cryptokiVersion.major,
+	    info.cryptokiVersion.minor);
+	memset(&info, CANARY, sizeof info);
+	rv = P(C_GetInfo)(&info);
+	rec("C_GetInfo", "rv=%s cryptoki=%d.%d manufacturer=%s flags=0x%lx description=%s library=%d.%d", rvn(rv),
+	    info.cryptokiVersion.major, info.cryptokiVersion.minor, txt(info.manufacturerID, sizeof info.manufacturerID),
+	    info.flags, txt(info.libraryDescription, sizeof info.libraryDescription), info.libraryVersion.major,
+	    info.libraryVersion.minor);
+	CK_FUNCTION_LIST_PTR fl = NULL;
+	rv = P(C_GetFunctionList)(&fl);
+	rec("C_GetFunctionList through the 3.x list", "rv=%s version=%d.%d", rvn(rv), fl ? fl->version.major : -1,
+	    fl ? fl->version.minor : -1);
+	note("C_GetFunctionList through the 3.x list: which list", "%s",
+	     fl == F240 ? "C_GetFunctionList's" : if_entry(fl));
+
+	/* Slots and tokens. */
+	refresh_slots();
+	CK_SLOT_ID ids[16];
+	n = ARRAY_LEN(ids);
+	rv = P(C_GetSlotList)(CK_TRUE, ids, &n);
+	rec("C_GetSlotList(present)", "rv=%s count=%s slots=%s", rvn(rv), lens(n),
+	    rv == CKR_OK ? slot_list_names(ids, n) : "-");
+	for (size_t i = 0; i < n_slots; i++) {
+		rec_slot_info(fmt("C_GetSlotInfo %s", slots[i].name), slots[i].id);
+		rec_token_info(fmt("C_GetTokenInfo %s", slots[i].name), slots[i].id);
+	}
+	main_slot = T->slot ? slot_by_name(T->slot) : n_slots ? slots[0].id : BAD_SLOT;
+	rec("the script's slot", "%s", slotn(main_slot));
+	n = SENTINEL_LEN;
+	rv = P(C_GetMechanismList)(main_slot, NULL, &n);
+	rec("C_GetMechanismList count", "rv=%s count=%s", rvn(rv), lens(n));
+}
+
+/* The mechanisms the 3.x script uses, as C_GetMechanismInfo reports them. */
+static const CK_MECHANISM_TYPE mechs3[] = {
+	CKM_AES_GCM, CKM_CHACHA20_POLY1305, CKM_AES_KEY_GEN, CKM_CHACHA20_KEY_GEN, CKM_SHA256_HMAC, CKM_SHA256,
+	CKM_AES_ECB, CKM_ML_KEM_KEY_PAIR_GEN, CKM_ML_KEM, CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_DSA, CKM_HASH_ML_DSA_SHA256,
+};
+static CK_FLAGS mech3_flags[ARRAY_LEN(mechs3)];
+
+static CK_FLAGS mflags(CK_MECHANISM_TYPE m)
+{
+	for (size_t i = 0; i < ARRAY_LEN(mechs3); i++)
+		if (mechs3[i] == m)
+			return mech3_flags[i];
+	return 0;
+}
+
+static void area_session3(void)
+{
+	set_area("session", 60);
+	for (size_t i = 0; i < ARRAY_LEN(mechs3); i++) {
+		CK_MECHANISM_INFO mi;
+		memset(&mi, 0, sizeof mi);
+		CK_RV rv = P(C_GetMechanismInfo)(main_slot, mechs3[i], &mi);
+		mech3_flags[i] = rv == CKR_OK ? mi.flags : 0;
+		rec(fmt("C_GetMechanismInfo %s", mechn(mechs3[i])), "rv=%s min=%s max=%s flags=0x%lx", rvn(rv),
+		    ulong_s(mi.ulMinKeySize), ulong_s(mi.ulMaxKeySize), mi.flags);
+	}
+	CK_RV rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &S);
+	rec("open S (RW)", "rv=%s", rvn(rv));
+	rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION, NULL, NULL, &R);
+	rec("open R (RO)", "rv=%s distinct=%s", rvn(rv), R != S ? "yes" : "no");
+	rec_session_info("session info S", S);
+	rec_session_info("session info R", R);
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: C_LoginUser                                                   */
+
+#define UPIN(s) (CK_UTF8CHAR_PTR)(s), (CK_ULONG)strlen(s)
+
+static void area_login3(void)
+{
+	set_area("login", 60);
+	rrv("C_LoginUser(user, PIN, username)", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), UPIN(T->user)));
+	rec_session_info("session info after C_LoginUser", S);
+	rrv("C_Logout after C_LoginUser", P(C_Logout)(S));
+	rrv("C_LoginUser(user, wrong PIN)", Q(C_LoginUser)(S, CKU_USER, UPIN("0000-wrong"), UPIN(T->user)));
+	rrv("C_LoginUser(user, unknown username)", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), UPIN("mallory")));
+	rrv("C_LoginUser(user, empty username)", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), (CK_UTF8CHAR_PTR)T->user, 0));
+	rrv("C_LoginUser(user, NULL username)", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), NULL, 0));
+	rrv("C_LoginUser(bad user type)", Q(C_LoginUser)(S, 99, UPIN(T->pin), UPIN(T->user)));
+	rrv("C_LoginUser(bad session)", Q(C_LoginUser)(BAD_SESSION, CKU_USER, UPIN(T->pin), UPIN(T->user)));
+	rec_session_info("session info before C_Login", S);
+	rrv("C_Login(user)", P(C_Login)(S, CKU_USER, UPIN(T->pin)));
+	rrv("C_LoginUser(user) while logged in", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), UPIN(T->user)));
+	rec_session_info("session info S", S);
+	rec_session_info("session info R", R);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys of fixed value: the ciphertexts compare equal between sides.   */
+
+static CK_OBJECT_HANDLE k3_aes, k3_aes256, k3_hmac, k3_chacha;
+
+static CK_OBJECT_HANDLE secret3(const char *name, CK_KEY_TYPE *kt, const CK_BYTE *v, CK_ULONG vlen)
+{
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, *kt), AV(CKA_TOKEN, no), AP(CKA_VALUE, v, vlen),
+			    AV(CKA_ENCRYPT, yes), AV(CKA_DECRYPT, yes), AV(CKA_SIGN, yes), AV(CKA_VERIFY, yes),
+			    AV(CKA_EXTRACTABLE, yes), AV(CKA_SENSITIVE, no)};
+	return create(name, t, ARRAY_LEN(t));
+}
+
+static CK_KEY_TYPE kt_chacha = CKK_CHACHA20;
+
+static void area_keys3(void)
+{
+	set_area("keys", 60);
+	k3_aes = secret3("aes128", &kt_aes, aes128_v, sizeof aes128_v);
+	k3_aes256 = secret3("aes256", &kt_aes, aes256_v, sizeof aes256_v);
+	k3_hmac = secret3("hmac", &kt_gen, generic_v, 32);
+	if (mflags(CKM_CHACHA20_POLY1305) & CKF_MESSAGE_ENCRYPT) {
+		k3_chacha = secret3("chacha20", &kt_chacha, generic_v + 32, 32);
+		rec_attr("chacha20 key type", k3_chacha, CKA_KEY_TYPE, 1);
+		rec_attr("chacha20 value", k3_chacha, CKA_VALUE, 1);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Message-based encryption and decryption: the probe protocol of yrun  */
+/* (NULL-buffer length query, capacity 0, one short, exact), and the    */
+/* parameter's buffers: the IV (generated on encryption: restored to    */
+/* the caller's bytes before each call) and the tag (written on         */
+/* encryption: reset before each call).                                 */
+
+typedef CK_RV (*msgsign_fn)(CK_SESSION_HANDLE, CK_VOID_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+
+struct mcall {
+	const char *fname; /* for coverage */
+	msgcrypt_fn f;	   /* C_EncryptMessage, C_DecryptMessage */
+	msgnext_fn nf;	   /* or C_EncryptMessageNext, C_DecryptMessageNext */
+	msgsign_fn sf;	   /* or C_SignMessage, C_SignMessageNext */
+	CK_FLAGS nflags;
+	int flags; /* M_ flags of the run */
+	CK_SESSION_HANDLE s;
+	void *param;
+	CK_ULONG plen;
+	CK_BYTE *aad;
+	CK_ULONG aadlen;
+	const CK_BYTE *in;
+	CK_ULONG inlen;
+	CK_BYTE *iv;	    /* the IV or nonce buffer of param */
+	const CK_BYTE *iv0; /* the caller's bytes put there before each call */
+	CK_ULONG ivlen, fixedbits;
+	CK_BYTE *tag; /* the tag buffer of param */
+	CK_ULONG taglen;
+	int tag_out; /* the call writes the tag */
+};
+
+#define M_PROBE 1     /* query, capacity 0, one short, then the exact capacity */
+#define M_DET 2	      /* output and tag bytes compared */
+#define M_DET_IV 4    /* a generated IV's bytes compared (counter) */
+#define M_BUF_NOTE 8  /* a failed call: its rv (and IV, tag) counted, what it left in the buffer a note */
+#define M_NOTE 16     /* every observation of the run a note */
+
+static CK_RV mdo(const struct mcall *c, CK_BYTE *out, CK_ULONG *len)
+{
+	if (c->iv && c->iv0)
+		memcpy(c->iv, c->iv0, c->ivlen);
+	if (c->tag && c->tag_out)
+		memset(c->tag, CANARY, c->taglen);
+	hit3(c->fname);
+	if (c->nf)
+		return c->nf(c->s, c->param, c->plen, (CK_BYTE_PTR)c->in, c->inlen, out, len, c->nflags);
+	if (c->sf)
+		return c->sf(c->s, c->param, c->plen, (CK_BYTE_PTR)c->in, c->inlen, out, len);
+	return c->f(c->s, c->param, c->plen, c->aad, c->aadlen, (CK_BYTE_PTR)c->in, c->inlen, out, len);
+}
+
+/* What the call did to the IV and the tag. A random IV is described by
+ * what is deterministic: its fixed bytes kept, the rest changed. */
+static const char *mstate(const struct mcall *c, int flags)
+{
+	const char *iv = "-", *tag = "-";
+	if (c->iv && c->iv0) {
+		size_t fb = c->fixedbits / 8;
+		if (memcmp(c->iv, c->iv0, c->ivlen) == 0)
+			iv = "unchanged";
+		else if (flags & M_DET_IV)
+			iv = hex(c->iv, c->ivlen);
+		else
+			iv = fmt("generated(len=%lu, fixed %zu bytes %s, the other %lu %s)", c->ivlen, fb,
+				 memcmp(c->iv, c->iv0, fb) == 0 ? "kept" : "CHANGED", c->ivlen - fb,
+				 memcmp(c->iv + fb, c->iv0 + fb, c->ivlen - fb) ? "changed" : "unchanged");
+	}
+	if (c->tag && c->tag_out) {
+		if (untouched(c->tag, 0, c->taglen))
+			tag = "untouched";
+		else
+			tag = flags & M_DET ? hex(c->tag, c->taglen) : fmt("written(%lu bytes, not compared)", c->taglen);
+	}
+	if (!c->iv && !c->tag)
+		return "";
+	return fmt("iv=%s tag=%s", iv, tag);
+}
+
+/* The probe protocol of yrun for any output call: call(ctx, out, &len),
+ * with state(ctx) (what the call did beyond its output; may be NULL)
+ * after every observation. */
+typedef CK_RV (*gcall_fn)(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len);
+typedef const char *(*gstate_fn)(void *ctx);
+
+static const char *gst(gstate_fn state, void *ctx)
+{
+	const char *st = state ? state(ctx) : "";
+	return *st ? fmt(" %s", st) : "";
+}
+
+/* What a call that failed left in a buffer filled with CANARY. */
+static const char *wdesc(const CK_BYTE *b, size_t n)
+{
+	size_t first = n, last = 0, zeros = 0;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != CANARY) {
+			if (first == n)
+				first = i;
+			last = i;
+			zeros += b[i] == 0;
+		}
+	if (first == n)
+		return "untouched";
+	return fmt("WRITTEN(bytes %zu..%zu, %s)", first, last, zeros == last - first + 1 ? "zeros" : "not all zero");
+}
+
+static CK_RV grun(const char *step, gcall_fn call, gstate_fn state, void *ctx, int flags, CK_BYTE *out,
+		  CK_ULONG *outlen)
+{
+	CK_RV rv;
+	CK_ULONG len, cap = OUTCAP;
+	if (outlen)
+		*outlen = 0;
+	if (flags & M_PROBE) {
+		len = SENTINEL_LEN;
+		rv = call(ctx, NULL, &len);
+		rec_or_note(flags & M_NOTE, fmt("%s query", step), "rv=%s len=%s%s", rvn(rv), lens(len),
+			    gst(state, ctx));
+		if (rv != CKR_OK)
+			return rv;
+		CK_ULONG need = len;
+		if (need > OUTCAP) {
+			rec_or_note(flags & M_NOTE, step, "required length %lu beyond the harness's buffer", need);
+			return CKR_GENERAL_ERROR;
+		}
+		if (need > 0) {
+			memset(ybuf, CANARY, sizeof ybuf);
+			len = 0;
+			rv = call(ctx, ybuf, &len);
+			if (rv == CKR_OK)
+				goto done;
+			rec_or_note(flags & M_NOTE, fmt("%s cap0", step), "rv=%s len=%s buffer=%s%s", rvn(rv),
+				    lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
+			if (rv != CKR_BUFFER_TOO_SMALL)
+				return rv;
+			if (need > 1) {
+				memset(ybuf, CANARY, sizeof ybuf);
+				len = need - 1;
+				rv = call(ctx, ybuf, &len);
+				if (rv == CKR_OK)
+					goto done;
+				rec_or_note(flags & M_NOTE, fmt("%s short", step), "rv=%s len=%s buffer=%s%s",
+					    rvn(rv), lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
+				if (rv != CKR_BUFFER_TOO_SMALL)
+					return rv;
+			}
+		}
+		cap = need;
+	}
+	memset(ybuf, CANARY, sizeof ybuf);
+	len = cap;
+	rv = call(ctx, ybuf, &len);
+done:
+	if (rv == CKR_OK && len <= OUTCAP) {
+		const char *tail = untouched(ybuf, len, sizeof ybuf) ? "untouched" : "WRITTEN";
+		rec_or_note(flags & M_NOTE, step, "rv=%s len=%lu out=%s tail=%s%s", rvn(rv), len,
+			    flags & M_DET ? hex(ybuf, len) : "(not compared)", tail, gst(state, ctx));
+		if (out)
+			memcpy(out, ybuf, len);
+		if (outlen)
+			*outlen = len;
+	} else if (flags & M_BUF_NOTE) {
+		rec(step, "rv=%s len=%s%s", rvn(rv), lens(len), gst(state, ctx));
+		note(fmt("%s: the output buffer", step), "buffer=%s", wdesc(ybuf, sizeof ybuf));
+	} else
+		rec_or_note(flags & M_NOTE, step, "rv=%s len=%s buffer=%s%s", rvn(rv), lens(len),
+			    wdesc(ybuf, sizeof ybuf), gst(state, ctx));
+	return rv;
+}
+
+static CK_RV mdo_cb(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len)
+{
+	return mdo(ctx, out, len);
+}
+
+static const char *mstate_cb(void *ctx)
+{
+	const struct mcall *c = ctx;
+	return mstate(c, c->flags);
+}
+
+static CK_RV mrun(const char *step, struct mcall *c, int flags, CK_BYTE *out, CK_ULONG *outlen)
+{
+	c->flags = flags;
+	return grun(step, mdo_cb, mstate_cb, c, flags, out, outlen);
+}
+
+static void plain_check(const char *step, CK_RV rv, const CK_BYTE *pt, CK_ULONG ptlen, const CK_BYTE *want,
+			CK_ULONG wantlen)
+{
+	if (rv == CKR_OK)
+		rec(step, "%s", ptlen == wantlen && memcmp(pt, want, wantlen) == 0 ? "the message" : "NOT the message");
+}
+
+/* One sealed message: what decryption needs. */
+struct sealed {
+	CK_BYTE ct[256], iv[16], tag[16];
+	CK_ULONG ctlen, ivlen;
+	CK_BYTE *aad;
+	CK_ULONG aadlen;
+	CK_ULONG ptlen;
+	int ok;
+};
+
+static void seal(struct sealed *m, const struct mcall *c, CK_RV rv, const CK_BYTE *ct, CK_ULONG ctlen)
+{
+	memset(m, 0, sizeof *m);
+	m->ok = rv == CKR_OK && ctlen <= sizeof m->ct;
+	if (!m->ok)
+		return;
+	memcpy(m->ct, ct, ctlen);
+	m->ctlen = ctlen;
+	m->ivlen = c->ivlen;
+	memcpy(m->iv, c->iv, c->ivlen);
+	memcpy(m->tag, c->tag, c->taglen);
+	m->aad = c->aad;
+	m->aadlen = c->aadlen;
+	m->ptlen = c->inlen;
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: AES-GCM message encryption, the vendor generating the IVs      */
+
+#define GCM_LEN 37 /* not a multiple of the block size */
+
+static CK_GCM_MESSAGE_PARAMS gmp;
+static CK_BYTE giv[12], gtag[16], giv0[12];
+static struct mcall gcm_enc(void)
+{
+	struct mcall c = {.fname = "C_EncryptMessage", .f = F3->C_EncryptMessage, .s = S, .param = &gmp,
+			  .plen = sizeof gmp, .aad = aad, .aadlen = sizeof aad, .in = msg, .inlen = GCM_LEN,
+			  .iv = giv, .iv0 = giv0, .ivlen = sizeof giv, .fixedbits = gmp.ulIvFixedBits,
+			  .tag = gtag, .taglen = sizeof gtag, .tag_out = 1};
+	return c;
+}
+
+static void gcm_decrypt(const char *step, const struct sealed *m, int flags)
+{
+	if (!m->ok) {
+		rec(step, "not run: no ciphertext");
+		return;
+	}
+	CK_BYTE iv[16], tag[16], pt[OUTCAP];
+	CK_ULONG ptlen;
+	memcpy(iv, m->iv, m->ivlen);
+	memcpy(tag, m->tag, sizeof tag);
+	CK_GCM_MESSAGE_PARAMS p = {iv, m->ivlen, 0, CKG_NO_GENERATE, tag, 128};
+	struct mcall c = {.fname = "C_DecryptMessage", .f = F3->C_DecryptMessage, .s = S, .param = &p,
+			  .plen = sizeof p, .aad = m->aad, .aadlen = m->aadlen, .in = m->ct, .inlen = m->ctlen,
+			  .iv = iv, .iv0 = m->iv, .ivlen = m->ivlen, .tag = tag, .taglen = sizeof tag};
+	CK_RV rv = mrun(step, &c, flags | M_DET, pt, &ptlen);
+	plain_check(fmt("%s: plaintext", step), rv, pt, ptlen, msg, m->ptlen);
+}
+
+static void area_gcm(void)
+{
+	set_area("gcm", 60);
+	if (!(mflags(CKM_AES_GCM) & CKF_MESSAGE_ENCRYPT)) {
+		rec("AES-GCM message encryption", "not offered: CKF_MESSAGE_ENCRYPT not in its flags");
+		return;
+	}
+	CK_MECHANISM m = {CKM_AES_GCM, NULL, 0};
+	static struct sealed s1, s2, s4, s5, s6, s7;
+	CK_BYTE ct[OUTCAP];
+	CK_ULONG ctlen;
+	CK_RV rv;
+	struct mcall c;
+	memcpy(giv0, iv12, sizeof giv0);
+
+	/* Counter IVs: 32 fixed bits (the caller's), the other 64 the
+	 * vendor's counter: deterministic. */
+	rrv("C_MessageEncryptInit(AES-GCM, counter IVs)", Q(C_MessageEncryptInit)(S, &m, k3_aes));
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 32, CKG_GENERATE_COUNTER, gtag, 128};
+	c = gcm_enc();
+	rv = mrun("message 1: counter IV, 32 fixed bits", &c, M_PROBE | M_DET | M_DET_IV, ct, &ctlen);
+	seal(&s1, &c, rv, ct, ctlen);
+	rv = mrun("message 2: counter IV", &c, M_DET | M_DET_IV, ct, &ctlen);
+	seal(&s2, &c, rv, ct, ctlen);
+	gmp.ivGenerator = CKG_GENERATE_RANDOM;
+	c = gcm_enc();
+	mrun("message 3: a random IV in the counter IVs' operation", &c, M_DET | M_DET_IV, NULL, NULL);
+	gmp.ivGenerator = CKG_GENERATE_COUNTER;
+	/* A parameter of the wrong length: probes (a fresh process each). */
+	c = gcm_enc();
+	c.aad = NULL, c.aadlen = 0;
+	rv = mrun("message 4: counter IV, no AAD", &c, M_PROBE | M_DET | M_DET_IV, ct, &ctlen);
+	seal(&s4, &c, rv, ct, ctlen);
+	rrv("C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(S));
+	rrv("C_MessageEncryptFinal again", Q(C_MessageEncryptFinal)(S));
+	c = gcm_enc();
+	mrun("C_EncryptMessage after C_MessageEncryptFinal", &c, M_DET | M_DET_IV, NULL, NULL);
+
+	/* Random IVs: 16 fixed bits, 80 random: lengths and what changed. */
+	rrv("C_MessageEncryptInit(AES-GCM, random IVs)", Q(C_MessageEncryptInit)(S, &m, k3_aes256));
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 16, CKG_GENERATE_RANDOM, gtag, 128};
+	c = gcm_enc();
+	rv = mrun("message 5: random IV, 16 fixed bits", &c, M_PROBE, ct, &ctlen);
+	seal(&s5, &c, rv, ct, ctlen);
+	rv = mrun("message 6: random IV", &c, 0, ct, &ctlen);
+	seal(&s6, &c, rv, ct, ctlen);
+	if (s5.ok && s6.ok)
+		rec("message 6: IV differs from message 5's", "%s", memcmp(s5.iv, s6.iv, sizeof giv) ? "yes" : "no");
+	rrv("C_MessageEncryptFinal (random IVs)", Q(C_MessageEncryptFinal)(S));
+
+	/* Random IVs with too few random bits (NSS wants more than 64). */
+	rrv("C_MessageEncryptInit(AES-GCM, random IVs, 64 fixed bits)", Q(C_MessageEncryptInit)(S, &m, k3_aes256));
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 64, CKG_GENERATE_RANDOM, gtag, 128};
+	c = gcm_enc();
+	mrun("random IV, 64 fixed bits", &c, 0, NULL, NULL);
+	rrv("C_MessageEncryptFinal (64 fixed bits)", Q(C_MessageEncryptFinal)(S));
+
+	/* The caller's IV. */
+	rrv("C_MessageEncryptInit(AES-GCM, the caller's IV)", Q(C_MessageEncryptInit)(S, &m, k3_aes));
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 0, CKG_NO_GENERATE, gtag, 128};
+	c = gcm_enc();
+	rv = mrun("message 7: the caller's IV", &c, M_PROBE | M_DET, ct, &ctlen);
+	seal(&s7, &c, rv, ct, ctlen);
+	gmp.ulTagBits = 96;
+	c = gcm_enc();
+	mrun("message 7 with a 96-bit tag", &c, M_DET, NULL, NULL);
+	rrv("C_MessageEncryptFinal (the caller's IV)", Q(C_MessageEncryptFinal)(S));
+
+	/* Decryption: C_DecryptMessage with each message's IV and tag. */
+	rrv("C_MessageDecryptInit(AES-GCM)", Q(C_MessageDecryptInit)(S, &m, k3_aes));
+	gcm_decrypt("decrypt message 1", &s1, M_PROBE);
+	gcm_decrypt("decrypt message 2", &s2, 0);
+	gcm_decrypt("decrypt message 4", &s4, 0);
+	gcm_decrypt("decrypt message 7", &s7, 0);
+	/* A failed tag check: NSS zeroes part of the output; the proxy writes an output buffer only with CKR_OK. */
+	const int tagfail = T->departs ? M_BUF_NOTE : 0;
+	struct sealed bad = s1;
+	bad.tag[0] ^= 0x01;
+	gcm_decrypt("decrypt message 1 with a wrong tag", &bad, tagfail);
+	bad = s1;
+	bad.aad = aad + 1;
+	gcm_decrypt("decrypt message 1 with another AAD", &bad, tagfail);
+	bad = s1;
+	bad.iv[11] ^= 0x01;
+	gcm_decrypt("decrypt message 1 with another IV", &bad, tagfail);
+	gcm_decrypt("decrypt message 1 again", &s1, 0);
+	rrv("C_MessageDecryptFinal", Q(C_MessageDecryptFinal)(S));
+	rrv("C_MessageDecryptFinal again", Q(C_MessageDecryptFinal)(S));
+	gcm_decrypt("C_DecryptMessage after C_MessageDecryptFinal", &s1, 0);
+	rrv("C_MessageDecryptInit(AES-GCM, the 256-bit key)", Q(C_MessageDecryptInit)(S, &m, k3_aes256));
+	gcm_decrypt("decrypt message 5 (random IV)", &s5, M_PROBE);
+	gcm_decrypt("decrypt message 6 (random IV)", &s6, 0);
+	gcm_decrypt("decrypt message 1 with the other key", &s1, tagfail); /* a failed tag check, as above */
+	rrv("C_MessageDecryptFinal (256-bit key)", Q(C_MessageDecryptFinal)(S));
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: ChaCha20-Poly1305 message encryption                           */
+
+#define CHACHA_LEN 50
+
+static void area_chacha(void)
+{
+	set_area("chacha", 60);
+	if (!(mflags(CKM_CHACHA20_POLY1305) & CKF_MESSAGE_ENCRYPT)) {
+		rec("ChaCha20-Poly1305 message encryption", "not offered: CKF_MESSAGE_ENCRYPT not in its flags");
+		return;
+	}
+	CK_MECHANISM m = {CKM_CHACHA20_POLY1305, NULL, 0};
+	CK_BYTE nonce[12], nonce0[12], tag[16], ct[OUTCAP], pt[OUTCAP];
+	CK_ULONG ctlen, ptlen;
+	CK_RV rv;
+	static struct sealed s1, s2, s3;
+	memcpy(nonce0, iv12, sizeof nonce0);
+	CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS p = {nonce, sizeof nonce, tag};
+	struct mcall c = {.fname = "C_EncryptMessage", .f = F3->C_EncryptMessage, .s = S, .param = &p,
+			  .plen = sizeof p, .aad = aad, .aadlen = sizeof aad, .in = msg, .inlen = CHACHA_LEN,
+			  .iv = nonce, .iv0 = nonce0, .ivlen = sizeof nonce, .tag = tag, .taglen = sizeof tag,
+			  .tag_out = 1};
+	rrv("C_MessageEncryptInit(ChaCha20-Poly1305)", Q(C_MessageEncryptInit)(S, &m, k3_chacha));
+	rv = mrun("message 1", &c, M_PROBE | M_DET, ct, &ctlen);
+	seal(&s1, &c, rv, ct, ctlen);
+	nonce0[11] ^= 0x01;
+	rv = mrun("message 2: another nonce", &c, M_DET, ct, &ctlen);
+	seal(&s2, &c, rv, ct, ctlen);
+	nonce0[11] ^= 0x02;
+	c.aad = NULL, c.aadlen = 0;
+	rv = mrun("message 3: no AAD", &c, M_DET, ct, &ctlen);
+	seal(&s3, &c, rv, ct, ctlen);
+	c.aad = aad, c.aadlen = sizeof aad;
+	p.ulNonceLen = 8;
+	c.ivlen = 8;
+	mrun("an 8-byte nonce", &c, M_DET, NULL, NULL);
+	p.ulNonceLen = sizeof nonce;
+	c.ivlen = sizeof nonce;
+	rrv("C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(S));
+
+	rrv("C_MessageDecryptInit(ChaCha20-Poly1305)", Q(C_MessageDecryptInit)(S, &m, k3_chacha));
+	const struct sealed *ms[] = {&s1, &s2, &s3};
+	for (int i = 0; i < 3; i++) {
+		const char *step = fmt("decrypt message %d", i + 1);
+		if (!ms[i]->ok) {
+			rec(step, "not run: no ciphertext");
+			continue;
+		}
+		for (int wrong = 0; wrong < 2; wrong++) {
+			memcpy(nonce, ms[i]->iv, sizeof nonce);
+			memcpy(tag, ms[i]->tag, sizeof tag);
+			tag[15] ^= (CK_BYTE)wrong;
+			p = (CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS){nonce, sizeof nonce, tag};
+			struct mcall d = {.fname = "C_DecryptMessage", .f = F3->C_DecryptMessage, .s = S, .param = &p,
+					  .plen = sizeof p, .aad = ms[i]->aad, .aadlen = ms[i]->aadlen, .in = ms[i]->ct,
+					  .inlen = ms[i]->ctlen, .iv = nonce, .iv0 = ms[i]->iv, .ivlen = sizeof nonce,
+					  .tag = tag, .taglen = sizeof tag};
+			const char *st = wrong ? fmt("%s with a wrong tag", step) : step;
+			rv = mrun(st, &d, (i == 0 && !wrong ? M_PROBE : 0) | M_DET, pt, &ptlen);
+			if (!wrong)
+				plain_check(fmt("%s: plaintext", st), rv, pt, ptlen, msg, ms[i]->ptlen);
+		}
+	}
+	rrv("C_MessageDecryptFinal", Q(C_MessageDecryptFinal)(S));
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: multi-part messages (C_EncryptMessageBegin/Next)              */
+
+static void area_multipart(void)
+{
+	set_area("multipart", 60);
+	if (!(mflags(CKM_AES_GCM) & CKF_MESSAGE_ENCRYPT)) {
+		rec("AES-GCM message encryption", "not offered");
+		return;
+	}
+	CK_MECHANISM m = {CKM_AES_GCM, NULL, 0};
+	CK_BYTE ct[OUTCAP], pt[OUTCAP];
+	CK_ULONG l1 = 0, l2 = 0, p1 = 0, p2 = 0;
+	CK_RV rv;
+	memcpy(giv0, iv12, sizeof giv0);
+	giv0[0] ^= 0x80;
+	rrv("C_MessageEncryptInit(AES-GCM, counter IVs)", Q(C_MessageEncryptInit)(S, &m, k3_aes));
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 32, CKG_GENERATE_COUNTER, gtag, 128};
+	struct mcall c = gcm_enc();
+	memcpy(giv, giv0, sizeof giv);
+	memset(gtag, CANARY, sizeof gtag);
+	rv = Q(C_EncryptMessageBegin)(S, &gmp, sizeof gmp, aad, sizeof aad);
+	rec("C_EncryptMessageBegin", "rv=%s %s", rvn(rv), mstate(&c, M_DET | M_DET_IV));
+	/* The IV is the vendor's from Begin on: not restored by mdo now. */
+	c.iv0 = NULL;
+	c.fname = "C_EncryptMessageNext";
+	c.nf = F3->C_EncryptMessageNext;
+	c.in = msg, c.inlen = 16, c.nflags = 0;
+	c.tag_out = 0;
+	rv = mrun("C_EncryptMessageNext part 1", &c, M_PROBE | M_DET, ct, &l1);
+	c.in = msg + 16, c.inlen = GCM_LEN - 16, c.nflags = CKF_END_OF_MESSAGE;
+	rv = mrun("C_EncryptMessageNext part 2, CKF_END_OF_MESSAGE", &c, M_PROBE | M_DET, ct + l1, &l2);
+	rec("after the last part", "iv=%s tag=%s", memcmp(giv, giv0, sizeof giv) ? hex(giv, sizeof giv) : "unchanged",
+	    untouched(gtag, 0, sizeof gtag) ? "untouched" : hex(gtag, sizeof gtag));
+	rrv("C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(S));
+	if (rv == CKR_OK) {
+		struct sealed s = {.ctlen = l1 + l2, .ivlen = sizeof giv, .aad = aad, .aadlen = sizeof aad,
+				   .ptlen = GCM_LEN, .ok = l1 + l2 <= sizeof s.ct};
+		if (s.ok) {
+			memcpy(s.ct, ct, l1 + l2);
+			memcpy(s.iv, giv, sizeof giv);
+			memcpy(s.tag, gtag, sizeof gtag);
+		}
+		rrv("C_MessageDecryptInit(AES-GCM)", Q(C_MessageDecryptInit)(S, &m, k3_aes));
+		gcm_decrypt("C_DecryptMessage of the parts", &s, 0);
+		rrv("C_MessageDecryptFinal", Q(C_MessageDecryptFinal)(S));
+		memcpy(giv, s.iv, sizeof giv);
+	}
+
+	/* Decryption in parts. */
+	CK_BYTE dtag[16];
+	memcpy(dtag, gtag, sizeof dtag);
+	CK_GCM_MESSAGE_PARAMS dp = {giv, sizeof giv, 0, CKG_NO_GENERATE, dtag, 128};
+	rrv("C_MessageDecryptInit(AES-GCM) for parts", Q(C_MessageDecryptInit)(S, &m, k3_aes));
+	rrv("C_DecryptMessageBegin", Q(C_DecryptMessageBegin)(S, &dp, sizeof dp, aad, sizeof aad));
+	struct mcall d = {.fname = "C_DecryptMessageNext", .nf = F3->C_DecryptMessageNext, .s = S, .param = &dp,
+			  .plen = sizeof dp, .in = ct, .inlen = 16};
+	rv = mrun("C_DecryptMessageNext part 1", &d, M_PROBE | M_DET, pt, &p1);
+	d.in = ct + 16, d.inlen = (l1 + l2 > 16 ? l1 + l2 - 16 : 21), d.nflags = CKF_END_OF_MESSAGE;
+	rv = mrun("C_DecryptMessageNext part 2, CKF_END_OF_MESSAGE", &d, M_PROBE | M_DET, pt + p1, &p2);
+	plain_check("C_DecryptMessageNext: plaintext", rv, pt, p1 + p2, msg, GCM_LEN);
+	rrv("C_MessageDecryptFinal for parts", Q(C_MessageDecryptFinal)(S));
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: C_SessionCancel                                               */
+
+static void area_cancel(void)
+{
+	set_area("cancel", 60);
+	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0}, sha = {CKM_SHA256, NULL, 0}, hm = {CKM_SHA256_HMAC, NULL, 0},
+		     gcm = {CKM_AES_GCM, NULL, 0};
+	CK_BYTE out[256];
+	CK_ULONG len;
+	CK_OBJECT_HANDLE h;
+	CK_ULONG cnt;
+	CK_ATTRIBUTE ft[] = {AV(CKA_CLASS, cls_secret)};
+	CK_RV rv;
+#define L (len = sizeof out, &len)
+
+	/* The 2.40 operations (the 3.2 module's signing ones: area mldsa). */
+	if (T->crypto240) {
+		rrv("C_EncryptInit", P(C_EncryptInit)(S, &ecb, k3_aes));
+		rrv("C_SessionCancel(CKF_ENCRYPT)", Q(C_SessionCancel)(S, CKF_ENCRYPT));
+		rrv("C_Encrypt after the cancel", P(C_Encrypt)(S, msg, 16, out, L));
+		rrv("C_EncryptInit after the cancel", P(C_EncryptInit)(S, &ecb, k3_aes));
+		rv = P(C_Encrypt)(S, msg, 16, out, L);
+		rec("C_Encrypt", "rv=%s out=%s", rvn(rv), rv == CKR_OK ? hex(out, len) : "-");
+
+		rrv("C_DigestInit", P(C_DigestInit)(S, &sha));
+		rrv("C_DigestUpdate", P(C_DigestUpdate)(S, msg, 16));
+		rrv("C_SessionCancel(CKF_DIGEST)", Q(C_SessionCancel)(S, CKF_DIGEST));
+		rrv("C_DigestUpdate after the cancel", P(C_DigestUpdate)(S, msg, 16));
+
+		rrv("C_SignInit(HMAC)", P(C_SignInit)(S, &hm, k3_hmac));
+		rrv("C_SignUpdate", P(C_SignUpdate)(S, msg, 16));
+		rrv("C_SessionCancel(CKF_SIGN)", Q(C_SessionCancel)(S, CKF_SIGN));
+		rrv("C_SignFinal after the cancel", P(C_SignFinal)(S, out, L));
+
+		rrv("C_DecryptInit", P(C_DecryptInit)(S, &ecb, k3_aes));
+		rrv("C_DigestInit (with a decryption active)", P(C_DigestInit)(S, &sha));
+		rrv("C_SessionCancel(CKF_DECRYPT|CKF_DIGEST)", Q(C_SessionCancel)(S, CKF_DECRYPT | CKF_DIGEST));
+		rrv("C_Decrypt after the cancel", P(C_Decrypt)(S, out, 16, out + 64, L));
+		rrv("C_Digest after the cancel", P(C_Digest)(S, msg, 16, out, L));
+
+		rrv("C_VerifyInit(HMAC)", P(C_VerifyInit)(S, &hm, k3_hmac));
+		rrv("C_SessionCancel(CKF_VERIFY)", Q(C_SessionCancel)(S, CKF_VERIFY));
+		rrv("C_VerifyUpdate after the cancel", P(C_VerifyUpdate)(S, msg, 16));
+	}
+
+	rrv("C_MessageEncryptInit(AES-GCM)", Q(C_MessageEncryptInit)(S, &gcm, k3_aes));
+	rrv("C_SessionCancel(CKF_MESSAGE_ENCRYPT)", Q(C_SessionCancel)(S, CKF_MESSAGE_ENCRYPT));
+	memcpy(giv0, iv12, sizeof giv0);
+	gmp = (CK_GCM_MESSAGE_PARAMS){giv, sizeof giv, 0, CKG_NO_GENERATE, gtag, 128};
+	struct mcall c = gcm_enc();
+	mrun("C_EncryptMessage after the cancel", &c, M_DET | M_DET_IV, NULL, NULL);
+	rrv("C_MessageEncryptInit after the cancel", Q(C_MessageEncryptInit)(S, &gcm, k3_aes));
+	mrun("C_EncryptMessage", &c, M_DET | M_DET_IV, NULL, NULL);
+	rrv("C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(S));
+
+	rrv("C_MessageDecryptInit(AES-GCM)", Q(C_MessageDecryptInit)(S, &gcm, k3_aes));
+	rrv("C_SessionCancel(CKF_MESSAGE_DECRYPT)", Q(C_SessionCancel)(S, CKF_MESSAGE_DECRYPT));
+	rrv("C_MessageDecryptFinal after the cancel", Q(C_MessageDecryptFinal)(S));
+
+	rrv("C_FindObjectsInit", P(C_FindObjectsInit)(S, ft, 1));
+	rrv("C_SessionCancel(CKF_FIND_OBJECTS)", Q(C_SessionCancel)(S, CKF_FIND_OBJECTS));
+	cnt = SENTINEL_LEN;
+	rv = P(C_FindObjects)(S, &h, 1, &cnt);
+	rec("C_FindObjects after the cancel", "rv=%s count=%s", rvn(rv), lens(cnt));
+	rrv("C_FindObjectsInit after the cancel", P(C_FindObjectsInit)(S, ft, 1));
+	rrv("C_FindObjectsFinal", P(C_FindObjectsFinal)(S));
+
+	rrv("C_SessionCancel(CKF_ENCRYPT), nothing active", Q(C_SessionCancel)(S, CKF_ENCRYPT));
+	rrv("C_SessionCancel(0)", Q(C_SessionCancel)(S, 0));
+	if (T->crypto240) {
+		rrv("C_EncryptInit", P(C_EncryptInit)(S, &ecb, k3_aes));
+		rrv("C_SessionCancel(0x80000000)", Q(C_SessionCancel)(S, 0x80000000UL));
+		rrv("C_Encrypt after C_SessionCancel(0x80000000)", P(C_Encrypt)(S, msg, 16, out, L));
+	} else
+		rrv("C_SessionCancel(0x80000000)", Q(C_SessionCancel)(S, 0x80000000UL));
+	rrv("C_SessionCancel(bad session)", Q(C_SessionCancel)(BAD_SESSION, CKF_ENCRYPT));
+	rrv("C_SessionCancel in R (nothing active)", Q(C_SessionCancel)(R, CKF_SIGN));
+#undef L
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: the message functions with no operation initialized            */
+
+static void area_noinit(void)
+{
+	set_area("noinit", 60);
+	CK_BYTE out[256], sig[64], iv[12], tag[16];
+	CK_ULONG len;
+	memset(sig, 0x11, sizeof sig);
+	memcpy(iv, iv12, sizeof iv);
+	CK_GCM_MESSAGE_PARAMS p = {iv, sizeof iv, 0, CKG_NO_GENERATE, tag, 128};
+	CK_MECHANISM gcm = {CKM_AES_GCM, NULL, 0};
+#define L (len = sizeof out, &len)
+	for (int withp = 0; withp < 2; withp++) {
+		void *pp = withp ? &p : NULL;
+		CK_ULONG pl = withp ? sizeof p : 0;
+		const char *t = withp ? ", GCM parameters" : ", no parameter";
+		memset(tag, 0, sizeof tag);
+		rrv(fmt("C_EncryptMessage%s", t), Q(C_EncryptMessage)(R, pp, pl, aad, sizeof aad, msg, 16, out, L));
+		rrv(fmt("C_EncryptMessageBegin%s", t), Q(C_EncryptMessageBegin)(R, pp, pl, aad, sizeof aad));
+		rrv(fmt("C_EncryptMessageNext%s", t),
+		    Q(C_EncryptMessageNext)(R, pp, pl, msg, 16, out, L, CKF_END_OF_MESSAGE));
+		rrv(fmt("C_DecryptMessage%s", t), Q(C_DecryptMessage)(R, pp, pl, aad, sizeof aad, msg, 16, out, L));
+		rrv(fmt("C_DecryptMessageBegin%s", t), Q(C_DecryptMessageBegin)(R, pp, pl, aad, sizeof aad));
+		rrv(fmt("C_DecryptMessageNext%s", t),
+		    Q(C_DecryptMessageNext)(R, pp, pl, msg, 16, out, L, CKF_END_OF_MESSAGE));
+	}
+	rrv("C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(R));
+	rrv("C_MessageDecryptFinal", Q(C_MessageDecryptFinal)(R));
+	rrv("C_SignMessage", Q(C_SignMessage)(R, NULL, 0, msg, 16, out, L));
+	rrv("C_SignMessageBegin", Q(C_SignMessageBegin)(R, NULL, 0));
+	rrv("C_SignMessageNext", Q(C_SignMessageNext)(R, NULL, 0, msg, 16, out, L));
+	rrv("C_MessageSignFinal", Q(C_MessageSignFinal)(R));
+	rrv("C_VerifyMessage", Q(C_VerifyMessage)(R, NULL, 0, msg, 16, sig, 32));
+	rrv("C_VerifyMessageBegin", Q(C_VerifyMessageBegin)(R, NULL, 0));
+	rrv("C_VerifyMessageNext", Q(C_VerifyMessageNext)(R, NULL, 0, msg, 16, sig, 32));
+	rrv("C_MessageVerifyFinal", Q(C_MessageVerifyFinal)(R));
+	if (v32) {
+		rrv("C_VerifySignature", Q(C_VerifySignature)(R, msg, 16));
+		rrv("C_VerifySignatureUpdate", Q(C_VerifySignatureUpdate)(R, msg, 16));
+		rrv("C_VerifySignatureFinal", Q(C_VerifySignatureFinal)(R));
+	}
+	/* Bad sessions. */
+	rrv("C_MessageEncryptInit(bad session)", Q(C_MessageEncryptInit)(BAD_SESSION, &gcm, k3_aes));
+	rrv("C_EncryptMessage(bad session)",
+	    Q(C_EncryptMessage)(BAD_SESSION, &p, sizeof p, aad, sizeof aad, msg, 16, out, L));
+	rrv("C_MessageDecryptInit(bad session)", Q(C_MessageDecryptInit)(BAD_SESSION, &gcm, k3_aes));
+	rrv("C_MessageEncryptFinal(bad session)", Q(C_MessageEncryptFinal)(BAD_SESSION));
+	/* A bad key, and a key of another kind. */
+	rrv("C_MessageEncryptInit(bad key)", Q(C_MessageEncryptInit)(S, &gcm, BAD_OBJECT));
+	rrv("C_MessageEncryptInit(NULL mechanism)", Q(C_MessageEncryptInit)(S, NULL, k3_aes));
+	rrv("C_MessageEncryptFinal after the refused inits", Q(C_MessageEncryptFinal)(S));
+	/* softokn has no message signing: its C_MessageSignInit answers. */
+	CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+	rrv("C_MessageSignInit(HMAC)", Q(C_MessageSignInit)(S, &hm, k3_hmac));
+	rrv("C_MessageSignFinal after it", Q(C_MessageSignFinal)(S));
+	rrv("C_MessageVerifyInit(HMAC)", Q(C_MessageVerifyInit)(S, &hm, k3_hmac));
+	rrv("C_MessageVerifyFinal after it", Q(C_MessageVerifyFinal)(S));
+#undef L
+}
+
+/* ------------------------------------------------------------------ */
+/* Areas: the 3.2 functions (tests/mod32, deterministic: every output   */
+/* is compared)                                                         */
+
+/* A handle as the log shows it, never its value: the caller sets it to
+ * BAD_OBJECT before the call. */
+static const char *hdesc(CK_OBJECT_HANDLE h)
+{
+	if (h == BAD_OBJECT)
+		return "unchanged";
+	if (h == CK_INVALID_HANDLE)
+		return "unset";
+	const char *n = objname(h);
+	return strcmp(n, "unknown") != 0 ? fmt("same object as %s", n) : "new";
+}
+
+static CK_OBJECT_HANDLE obj_by_name(const char *name)
+{
+	for (size_t i = n_objs; i-- > 0;)
+		if (strcmp(objs[i].name, name) == 0)
+			return objs[i].h;
+	return CK_INVALID_HANDLE;
+}
+
+/* Which object a find by label returns, by name. */
+static void find_label(const char *step, const char *label)
+{
+	CK_ATTRIBUTE t[] = {AP(CKA_LABEL, label, strlen(label))};
+	CK_OBJECT_HANDLE h[4];
+	CK_ULONG n = 0;
+	CK_RV rv = P(C_FindObjectsInit)(S, t, 1);
+	if (rv == CKR_OK)
+		rv = P(C_FindObjects)(S, h, 4, &n);
+	P(C_FindObjectsFinal)(S);
+	rec(step, "rv=%s count=%lu first=%s", rvn(rv), n, n ? hdesc(h[0]) : "-");
+}
+
+static CK_OBJECT_HANDLE dsa_pub, dsa_priv, kem_pub, kem_priv;
+static CK_BYTE sig_plain[64], sig_ctx[64];
+static CK_ULONG sig_plain_n, sig_ctx_n;
+static CK_BYTE ctx_bytes[] = "p11isolate diff";
+static CK_SIGN_ADDITIONAL_CONTEXT sctx = {CKH_DETERMINISTIC_REQUIRED, ctx_bytes, sizeof ctx_bytes - 1};
+#define SIGNED_LEN 64 /* the bytes of msg that are signed */
+
+static void same_bytes(const char *step, const CK_BYTE *a, CK_ULONG an, const CK_BYTE *b, CK_ULONG bn)
+{
+	rec(step, "%s", an == bn && an && memcmp(a, b, an) == 0 ? "yes" : "NO");
+}
+
+static void vflags(const char *step, CK_SESSION_HANDLE s)
+{
+	CK_FLAGS f = SENTINEL_LEN;
+	CK_RV rv = Q(C_GetSessionValidationFlags)(s, CKS_LAST_VALIDATION_OK, &f);
+	rec(step, "rv=%s flags=%s", rvn(rv), f == SENTINEL_LEN ? "unchanged" : fmt("0x%lx", f));
+}
+
+/* Key pairs: ML-KEM and ML-DSA. */
+static void area_pairs(void)
+{
+	set_area("pairs", 60);
+	CK_ATTRIBUTE kpub[] = {AV(CKA_TOKEN, no), AS(CKA_LABEL, "kem pub")};
+	CK_ATTRIBUTE kpriv[] = {AV(CKA_TOKEN, no), AS(CKA_LABEL, "kem priv"), AV(CKA_SENSITIVE, yes)};
+	gen_pair("kem", CKM_ML_KEM_KEY_PAIR_GEN, kpub, ARRAY_LEN(kpub), kpriv, ARRAY_LEN(kpriv), &kem_pub, &kem_priv);
+	CK_ATTRIBUTE dpub[] = {AV(CKA_TOKEN, no), AV(CKA_VERIFY, yes), AS(CKA_LABEL, "dsa pub")};
+	CK_ATTRIBUTE dpriv[] = {AV(CKA_TOKEN, no), AV(CKA_SIGN, yes), AS(CKA_LABEL, "dsa priv")};
+	gen_pair("dsa", CKM_ML_DSA_KEY_PAIR_GEN, dpub, ARRAY_LEN(dpub), dpriv, ARRAY_LEN(dpriv), &dsa_pub, &dsa_priv);
+	const CK_ATTRIBUTE_TYPE show[] = {CKA_CLASS, CKA_KEY_TYPE, CKA_PARAMETER_SET, CKA_LOCAL, CKA_VALUE};
+	const CK_OBJECT_HANDLE keys[] = {kem_pub, kem_priv, dsa_pub, dsa_priv};
+	const char *names[] = {"kem.pub", "kem.priv", "dsa.pub", "dsa.priv"};
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		for (size_t j = 0; j < ARRAY_LEN(show); j++)
+			rec_attr(fmt("%s %s", names[i], attrn(show[j])), keys[i], show[j], 1);
+	find_label("find \"dsa priv\"", "dsa priv");
+}
+
+/* C_EncapsulateKey: the ciphertext by the probe protocol; the key it
+ * makes, by name. */
+struct kemcall {
+	CK_MECHANISM *m;
+	CK_OBJECT_HANDLE pub;
+	CK_ATTRIBUTE *t;
+	CK_ULONG n;
+	CK_OBJECT_HANDLE h;
+};
+
+static CK_RV kem_do(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len)
+{
+	struct kemcall *k = ctx;
+	k->h = BAD_OBJECT;
+	return Q(C_EncapsulateKey)(S, k->m, k->pub, k->t, k->n, out, len, &k->h);
+}
+
+static const char *kem_state(void *ctx)
+{
+	return fmt("key=%s", hdesc(((struct kemcall *)ctx)->h));
+}
+
+static CK_OBJECT_HANDLE decap(const char *step, CK_MECHANISM *m, CK_OBJECT_HANDLE priv, CK_ATTRIBUTE *t, CK_ULONG n,
+			      CK_BYTE *ct, CK_ULONG ctlen, const char *name)
+{
+	CK_OBJECT_HANDLE h = BAD_OBJECT;
+	CK_RV rv = Q(C_DecapsulateKey)(S, m, priv, t, n, ct, ctlen, &h);
+	rec(step, "rv=%s key=%s", rvn(rv), hdesc(h));
+	if (rv != CKR_OK)
+		return CK_INVALID_HANDLE;
+	if (name)
+		reg(name, h);
+	return h;
+}
+
+static void secrets_equal(const char *step, CK_OBJECT_HANDLE a, CK_OBJECT_HANDLE b)
+{
+	CK_BYTE va[64], vb[64];
+	long la = get_attr(a, CKA_VALUE, va, sizeof va), lb = get_attr(b, CKA_VALUE, vb, sizeof vb);
+	if (la < 0 || lb < 0) {
+		rec(step, "values not readable (%ld, %ld)", la, lb);
+		return;
+	}
+	rec(step, "equal=%s value=%s", la == lb && memcmp(va, vb, (size_t)la) == 0 ? "yes" : "NO", hex(va, (size_t)la));
+}
+
+static CK_ULONG u16v = 16, u64v = 64;
+
+static void area_kem(void)
+{
+	set_area("kem", 60);
+	CK_MECHANISM m = {CKM_ML_KEM, NULL, 0};
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_gen), AV(CKA_TOKEN, no),
+			    AV(CKA_SENSITIVE, no), AV(CKA_EXTRACTABLE, yes), AS(CKA_LABEL, "kem secret")};
+	CK_ATTRIBUTE ta[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_VALUE_LEN, u16v),
+			     AV(CKA_TOKEN, no), AV(CKA_SENSITIVE, no), AV(CKA_EXTRACTABLE, yes)};
+	CK_BYTE ct[256], ct2[256];
+	CK_ULONG ctlen, ct2len;
+	struct kemcall k = {&m, kem_pub, t, ARRAY_LEN(t), BAD_OBJECT};
+
+	CK_RV rv = grun("C_EncapsulateKey", kem_do, kem_state, &k, M_PROBE | M_DET, ct, &ctlen);
+	CK_OBJECT_HANDLE s1 = rv == CKR_OK ? k.h : CK_INVALID_HANDLE;
+	if (s1)
+		reg("encapsulated secret", s1);
+	CK_OBJECT_HANDLE s2 = decap("C_DecapsulateKey", &m, kem_priv, t, ARRAY_LEN(t), ct, ctlen, "decapsulated secret");
+	secrets_equal("the two secrets' CKA_VALUE", s1, s2);
+	rec_attr("encapsulated secret CKA_KEY_TYPE", s1, CKA_KEY_TYPE, 1);
+	rec_attr("encapsulated secret CKA_VALUE_LEN", s1, CKA_VALUE_LEN, 1);
+	find_label("find \"kem secret\"", "kem secret");
+
+	/* A 16-byte AES key from the secret, both sides. */
+	k.t = ta, k.n = ARRAY_LEN(ta);
+	rv = grun("C_EncapsulateKey(AES, 16 bytes)", kem_do, kem_state, &k, M_DET, ct2, &ct2len);
+	CK_OBJECT_HANDLE a1 = rv == CKR_OK ? k.h : CK_INVALID_HANDLE;
+	if (a1)
+		reg("encapsulated AES key", a1);
+	CK_OBJECT_HANDLE a2 = decap("C_DecapsulateKey(AES, 16 bytes)", &m, kem_priv, ta, ARRAY_LEN(ta), ct2, ct2len,
+				    "decapsulated AES key");
+	secrets_equal("the two AES keys' CKA_VALUE", a1, a2);
+	rec("the second ciphertext differs from the first", "%s",
+	    ctlen == ct2len && memcmp(ct, ct2, ctlen) == 0 ? "no" : "yes");
+
+	/* Decapsulation of what is not the ciphertext. */
+	ct[0] ^= 0x01;
+	CK_OBJECT_HANDLE bad = decap("C_DecapsulateKey(altered ciphertext)", &m, kem_priv, t, ARRAY_LEN(t), ct, ctlen,
+				     "secret of an altered ciphertext");
+	secrets_equal("altered ciphertext: secret equal to the encapsulated one", s1, bad);
+	ct[0] ^= 0x01;
+	decap("C_DecapsulateKey(ciphertext one short)", &m, kem_priv, t, ARRAY_LEN(t), ct, ctlen - 1, NULL);
+	decap("C_DecapsulateKey(NULL ciphertext)", &m, kem_priv, t, ARRAY_LEN(t), NULL, ctlen, NULL);
+	decap("C_DecapsulateKey(the public key)", &m, kem_pub, t, ARRAY_LEN(t), ct, ctlen, NULL);
+	decap("C_DecapsulateKey(bad key)", &m, BAD_OBJECT, t, ARRAY_LEN(t), ct, ctlen, NULL);
+	rv = Q(C_DecapsulateKey)(S, &m, kem_priv, t, ARRAY_LEN(t), ct, ctlen, NULL);
+	rrv("C_DecapsulateKey(NULL phKey)", rv);
+
+	/* C_EncapsulateKey's refusals: the key, the mechanism, the template,
+	 * the pointers. */
+	CK_OBJECT_HANDLE h = BAD_OBJECT;
+	CK_ULONG len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, kem_priv, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(the private key)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, dsa_pub, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(an ML-DSA key)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, BAD_OBJECT, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(bad key)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	CK_MECHANISM mp = {CKM_ML_KEM, ctx_bytes, 4};
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &mp, kem_pub, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(a mechanism parameter)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	CK_MECHANISM mdsa = {CKM_ML_DSA, NULL, 0};
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &mdsa, kem_pub, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(CKM_ML_DSA)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	CK_ATTRIBUTE tl[] = {AV(CKA_CLASS, cls_secret), AV(CKA_VALUE_LEN, u64v), AV(CKA_TOKEN, no)};
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, kem_pub, tl, ARRAY_LEN(tl), ct, &len, &h);
+	rec("C_EncapsulateKey(CKA_VALUE_LEN 64)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	CK_ATTRIBUTE tc[] = {AV(CKA_CLASS, cls_pub)};
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, kem_pub, tc, ARRAY_LEN(tc), ct, &len, &h);
+	rec("C_EncapsulateKey(CKA_CLASS public key)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	h = BAD_OBJECT;
+	rv = Q(C_EncapsulateKey)(S, &m, kem_pub, t, ARRAY_LEN(t), ct, NULL, &h);
+	rec("C_EncapsulateKey(NULL length)", "rv=%s key=%s", rvn(rv), hdesc(h));
+	len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, &m, kem_pub, t, ARRAY_LEN(t), ct, &len, NULL);
+	rec("C_EncapsulateKey(NULL phKey)", "rv=%s len=%s", rvn(rv), lens(len));
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(S, NULL, kem_pub, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey(NULL mechanism)", "rv=%s len=%s key=%s", rvn(rv), lens(len), hdesc(h));
+	h = BAD_OBJECT, len = sizeof ct;
+	rv = Q(C_EncapsulateKey)(R, &m, kem_pub, t, ARRAY_LEN(t), ct, &len, &h);
+	rec("C_EncapsulateKey in R (read-only)", "rv=%s len=%s out=%s key=%s", rvn(rv), lens(len),
+	    rv == CKR_OK && len <= sizeof ct ? hex(ct, len) : "-", hdesc(h));
+	if (rv == CKR_OK)
+		reg("secret made in R", h);
+	/* After the refusals the next encapsulation is as it would have been. */
+	k.t = t, k.n = ARRAY_LEN(t);
+	rv = grun("C_EncapsulateKey after the refusals", kem_do, kem_state, &k, M_DET, ct, &ctlen);
+	if (rv == CKR_OK)
+		reg("third secret", k.h);
+	h = decap("C_DecapsulateKey of the third", &m, kem_priv, t, ARRAY_LEN(t), ct, ctlen, "third decapsulated");
+	secrets_equal("the third secrets' CKA_VALUE", rv == CKR_OK ? k.h : CK_INVALID_HANDLE, h);
+}
+
+/* ML-DSA with the 2.40 functions, then C_VerifySignature*. */
+static void area_mldsa(void)
+{
+	set_area("mldsa", 60);
+	CK_BYTE out[256];
+	CK_ULONG n;
+	minit("C_SignInit(ML-DSA)", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	yio("C_Sign", P(C_Sign), msg, SIGNED_LEN, Y_PROBE | Y_DET, sig_plain, &sig_plain_n);
+	minit("C_SignInit(ML-DSA, context)", P(C_SignInit), CKM_ML_DSA, &sctx, sizeof sctx, dsa_priv);
+	yio("C_Sign with a context", P(C_Sign), msg, SIGNED_LEN, Y_DET, sig_ctx, &sig_ctx_n);
+	rec("the context changes the signature", "%s",
+	    sig_plain_n == sig_ctx_n && memcmp(sig_plain, sig_ctx, sig_ctx_n) == 0 ? "no" : "yes");
+	minit("C_SignInit(ML-DSA) for parts", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	rrv("C_SignUpdate part 1", P(C_SignUpdate)(S, msg, 20));
+	rrv("C_SignUpdate part 2", P(C_SignUpdate)(S, msg + 20, SIGNED_LEN - 20));
+	yout("C_SignFinal", P(C_SignFinal), Y_PROBE | Y_DET, out, &n);
+	same_bytes("C_SignFinal's signature is C_Sign's", out, n, sig_plain, sig_plain_n);
+	vflags("C_GetSessionValidationFlags after a signature", S);
+
+	minit("C_VerifyInit(ML-DSA)", P(C_VerifyInit), CKM_ML_DSA, NULL, 0, dsa_pub);
+	rrv("C_Verify", P(C_Verify)(S, msg, SIGNED_LEN, sig_plain, sig_plain_n));
+	vflags("C_GetSessionValidationFlags after a verification", S);
+	minit("C_VerifyInit(ML-DSA, context)", P(C_VerifyInit), CKM_ML_DSA, &sctx, sizeof sctx, dsa_pub);
+	rrv("C_Verify with a context", P(C_Verify)(S, msg, SIGNED_LEN, sig_ctx, sig_ctx_n));
+	minit("C_VerifyInit(ML-DSA, context) again", P(C_VerifyInit), CKM_ML_DSA, &sctx, sizeof sctx, dsa_pub);
+	rrv("C_Verify with a context, the signature without", P(C_Verify)(S, msg, SIGNED_LEN, sig_plain, sig_plain_n));
+	minit("C_VerifyInit(ML-DSA) for a short signature", P(C_VerifyInit), CKM_ML_DSA, NULL, 0, dsa_pub);
+	rrv("C_Verify, signature one short", P(C_Verify)(S, msg, SIGNED_LEN, sig_plain, sig_plain_n - 1));
+
+	minit("C_SignInit(ML-DSA, parameter one short)", P(C_SignInit), CKM_ML_DSA, &sctx, sizeof sctx - 1, dsa_priv);
+	CK_SIGN_ADDITIONAL_CONTEXT bad = {7, ctx_bytes, 3};
+	minit("C_SignInit(ML-DSA, hedge variant 7)", P(C_SignInit), CKM_ML_DSA, &bad, sizeof bad, dsa_priv);
+	minit("C_SignInit(ML-DSA, the public key)", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_pub);
+	minit("C_SignInit(ML-DSA, an ML-KEM key)", P(C_SignInit), CKM_ML_DSA, NULL, 0, kem_priv);
+	/* 3.0: a NULL mechanism ends the active operation. */
+	minit("C_SignInit(ML-DSA) to end", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	rrv("C_SignInit(NULL mechanism)", P(C_SignInit)(S, NULL, dsa_priv));
+	n = sizeof out;
+	rrv("C_Sign after it", P(C_Sign)(S, msg, SIGNED_LEN, out, &n));
+}
+
+static void area_verifysig(void)
+{
+	set_area("verifysig", 60);
+	CK_MECHANISM m = {CKM_ML_DSA, NULL, 0}, mc = {CKM_ML_DSA, &sctx, sizeof sctx};
+	CK_BYTE wrong[64];
+	memcpy(wrong, sig_plain, sizeof wrong);
+	wrong[10] ^= 0x04;
+#define VSI(step, mech, key, sig, len) rrv(step, Q(C_VerifySignatureInit)(S, mech, key, sig, len))
+	VSI("C_VerifySignatureInit", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignature", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+	rrv("C_VerifySignature again (the operation ended)", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+	vflags("C_GetSessionValidationFlags after C_VerifySignature", S);
+	VSI("C_VerifySignatureInit(a wrong signature)", &m, dsa_pub, wrong, sizeof wrong);
+	rrv("C_VerifySignature of a wrong signature", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+	VSI("C_VerifySignatureInit(signature one short)", &m, dsa_pub, sig_plain, sig_plain_n - 1);
+	rrv("C_VerifySignature, signature one short", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+	VSI("C_VerifySignatureInit(other data)", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignature of other data", Q(C_VerifySignature)(S, msg + 1, SIGNED_LEN));
+
+	VSI("C_VerifySignatureInit(context) for parts", &mc, dsa_pub, sig_ctx, sig_ctx_n);
+	rrv("C_VerifySignatureUpdate part 1", Q(C_VerifySignatureUpdate)(S, msg, 20));
+	rrv("C_VerifySignatureUpdate part 2", Q(C_VerifySignatureUpdate)(S, msg + 20, SIGNED_LEN - 20));
+	rrv("C_VerifySignatureFinal", Q(C_VerifySignatureFinal)(S));
+	rrv("C_VerifySignatureFinal again", Q(C_VerifySignatureFinal)(S));
+	VSI("C_VerifySignatureInit(context, the signature without) for parts", &mc, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignatureUpdate", Q(C_VerifySignatureUpdate)(S, msg, SIGNED_LEN));
+	rrv("C_VerifySignatureFinal of a wrong signature", Q(C_VerifySignatureFinal)(S));
+
+	VSI("C_VerifySignatureInit for update then one-shot", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignatureUpdate", Q(C_VerifySignatureUpdate)(S, msg, 20));
+	rrv("C_VerifySignature after an update", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+	VSI("C_VerifySignatureInit while one is active", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignatureInit(NULL mechanism) ends it", Q(C_VerifySignatureInit)(S, NULL, dsa_pub, NULL, 0));
+	rrv("C_VerifySignatureFinal after the end", Q(C_VerifySignatureFinal)(S));
+
+	VSI("C_VerifySignatureInit(NULL signature)", &m, dsa_pub, NULL, 64);
+	VSI("C_VerifySignatureInit(the private key)", &m, dsa_priv, sig_plain, sig_plain_n);
+	VSI("C_VerifySignatureInit(bad key)", &m, BAD_OBJECT, sig_plain, sig_plain_n);
+	rrv("C_VerifySignatureInit(bad session)",
+	    Q(C_VerifySignatureInit)(BAD_SESSION, &m, dsa_pub, sig_plain, sig_plain_n));
+	CK_MECHANISM mbad = {CKM_ML_DSA, &sctx, sizeof sctx - 1};
+	VSI("C_VerifySignatureInit(parameter one short)", &mbad, dsa_pub, sig_plain, sig_plain_n);
+
+	/* C_SessionCancel(CKF_VERIFY) ends a C_VerifySignature operation. */
+	VSI("C_VerifySignatureInit to cancel", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignatureUpdate", Q(C_VerifySignatureUpdate)(S, msg, 20));
+	rrv("C_SessionCancel(CKF_VERIFY)", Q(C_SessionCancel)(S, CKF_VERIFY));
+	rrv("C_VerifySignatureUpdate after the cancel", Q(C_VerifySignatureUpdate)(S, msg, 20));
+	VSI("C_VerifySignatureInit after the cancel", &m, dsa_pub, sig_plain, sig_plain_n);
+	rrv("C_VerifySignature", Q(C_VerifySignature)(S, msg, SIGNED_LEN));
+#undef VSI
+
+	/* C_SessionCancel(CKF_SIGN) ends a signing operation. */
+	minit("C_SignInit(ML-DSA) to cancel", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	rrv("C_SignUpdate", P(C_SignUpdate)(S, msg, 20));
+	rrv("C_SessionCancel(CKF_SIGN)", Q(C_SessionCancel)(S, CKF_SIGN));
+	CK_BYTE out[128];
+	CK_ULONG n = sizeof out;
+	rrv("C_SignFinal after the cancel", P(C_SignFinal)(S, out, &n));
+	minit("C_SignInit(ML-DSA) after the cancel", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	n = sizeof out;
+	CK_RV rv = P(C_Sign)(S, msg, SIGNED_LEN, out, &n);
+	rec("C_Sign after the cancel", "rv=%s signature=%s", rvn(rv),
+	    rv == CKR_OK && n == sig_plain_n && memcmp(out, sig_plain, n) == 0 ? "C_Sign's" : hex(out, n));
+}
+
+/* C_GetSessionValidationFlags' arguments. */
+static void area_validation(void)
+{
+	set_area("validation", 60);
+	vflags("S", S);
+	vflags("R", R);
+	CK_FLAGS f = SENTINEL_LEN;
+	CK_RV rv = Q(C_GetSessionValidationFlags)(S, 0, &f);
+	rec("type 0", "rv=%s flags=%s", rvn(rv), f == SENTINEL_LEN ? "unchanged" : fmt("0x%lx", f));
+	f = SENTINEL_LEN;
+	rv = Q(C_GetSessionValidationFlags)(S, 2, &f);
+	rec("type 2", "rv=%s flags=%s", rvn(rv), f == SENTINEL_LEN ? "unchanged" : fmt("0x%lx", f));
+	rrv("NULL flags", Q(C_GetSessionValidationFlags)(S, CKS_LAST_VALIDATION_OK, NULL));
+	f = SENTINEL_LEN;
+	rv = Q(C_GetSessionValidationFlags)(BAD_SESSION, CKS_LAST_VALIDATION_OK, &f);
+	rec("bad session", "rv=%s flags=%s", rvn(rv), f == SENTINEL_LEN ? "unchanged" : fmt("0x%lx", f));
+	/* Signed, then something else: the flag follows the last call. */
+	minit("C_SignInit(ML-DSA)", P(C_SignInit), CKM_ML_DSA, NULL, 0, dsa_priv);
+	CK_BYTE out[128];
+	CK_ULONG n = sizeof out;
+	rrv("C_Sign", P(C_Sign)(S, msg, SIGNED_LEN, out, &n));
+	vflags("after C_Sign", S);
+	vflags("R after S's C_Sign", R);
+	CK_ULONG l16 = 16;
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_VALUE_LEN, l16),
+			    AV(CKA_TOKEN, no)};
+	gen_key("validation aes", CKM_AES_KEY_GEN, NULL, 0, t, ARRAY_LEN(t));
+	vflags("after C_GenerateKey", S);
+}
+
+/* Message-based signing and verifying with ML-DSA. */
+static void area_msgsign(void)
+{
+	set_area("msgsign", 60);
+	if (!(mflags(CKM_ML_DSA) & CKF_MESSAGE_SIGN)) {
+		rec("ML-DSA message signing", "not offered");
+		return;
+	}
+	CK_MECHANISM m = {CKM_ML_DSA, NULL, 0}, mc = {CKM_ML_DSA, &sctx, sizeof sctx};
+	CK_BYTE out[256];
+	CK_ULONG n;
+	CK_RV rv;
+	struct mcall c = {.fname = "C_SignMessage", .sf = F3->C_SignMessage, .s = S, .in = msg, .inlen = SIGNED_LEN};
+	rrv("C_MessageSignInit(ML-DSA)", Q(C_MessageSignInit)(S, &m, dsa_priv));
+	rv = mrun("C_SignMessage", &c, M_PROBE | M_DET, out, &n);
+	if (rv == CKR_OK)
+		same_bytes("C_SignMessage's signature is C_Sign's", out, n, sig_plain, sig_plain_n);
+	vflags("C_GetSessionValidationFlags after C_SignMessage", S);
+	c.param = &sctx, c.plen = sizeof sctx;
+	rv = mrun("C_SignMessage with a context", &c, M_PROBE | M_DET, out, &n);
+	if (rv == CKR_OK)
+		same_bytes("C_SignMessage's signature with a context is C_Sign's", out, n, sig_ctx, sig_ctx_n);
+	c.plen = sizeof sctx - 1;
+	mrun("C_SignMessage, parameter one short", &c, M_DET, NULL, NULL);
+	c.plen = sizeof sctx;
+	rv = Q(C_SignMessage)(S, &sctx, sizeof sctx, msg, SIGNED_LEN, out, NULL);
+	rrv("C_SignMessage(NULL length)", rv);
+
+	/* A message in parts: Begin, Next without a length pointer (not the
+	 * last part), Next with one (the last: the probe protocol). */
+	rrv("C_SignMessageBegin(context)", Q(C_SignMessageBegin)(S, &sctx, sizeof sctx));
+	rrv("C_SignMessageNext part 1", Q(C_SignMessageNext)(S, &sctx, sizeof sctx, msg, 20, NULL, NULL));
+	mrun("C_SignMessage while a message is begun", &c, M_DET, NULL, NULL);
+	rrv("C_SignMessageBegin while a message is begun", Q(C_SignMessageBegin)(S, &sctx, sizeof sctx));
+	struct mcall cn = {.fname = "C_SignMessageNext", .sf = F3->C_SignMessageNext, .s = S, .param = &sctx,
+			   .plen = sizeof sctx, .in = msg + 20, .inlen = SIGNED_LEN - 20};
+	rv = mrun("C_SignMessageNext, last part", &cn, M_PROBE | M_DET, out, &n);
+	if (rv == CKR_OK)
+		same_bytes("C_SignMessageNext's signature is C_Sign's with the context", out, n, sig_ctx, sig_ctx_n);
+	n = sizeof out;
+	rrv("C_SignMessageNext with no message begun", Q(C_SignMessageNext)(S, NULL, 0, msg, 4, out, &n));
+	rrv("C_MessageSignFinal", Q(C_MessageSignFinal)(S));
+	rrv("C_MessageSignFinal again", Q(C_MessageSignFinal)(S));
+
+	/* The init's context is the messages' default. */
+	rrv("C_MessageSignInit(ML-DSA, context)", Q(C_MessageSignInit)(S, &mc, dsa_priv));
+	c.param = NULL, c.plen = 0;
+	rv = mrun("C_SignMessage under the init's context", &c, M_DET, out, &n);
+	if (rv == CKR_OK)
+		same_bytes("its signature is C_Sign's with the context", out, n, sig_ctx, sig_ctx_n);
+	rrv("C_MessageSignInit while active", Q(C_MessageSignInit)(S, &m, dsa_priv));
+	rrv("C_SessionCancel(CKF_MESSAGE_SIGN)", Q(C_SessionCancel)(S, CKF_MESSAGE_SIGN));
+	mrun("C_SignMessage after the cancel", &c, M_DET, NULL, NULL);
+	rrv("C_MessageSignInit(the public key)", Q(C_MessageSignInit)(S, &m, dsa_pub));
+	rrv("C_MessageSignInit(NULL mechanism)", Q(C_MessageSignInit)(S, NULL, dsa_priv));
+
+	/* Verification. */
+	rrv("C_MessageVerifyInit(ML-DSA)", Q(C_MessageVerifyInit)(S, &m, dsa_pub));
+	rrv("C_VerifyMessage", Q(C_VerifyMessage)(S, NULL, 0, msg, SIGNED_LEN, sig_plain, sig_plain_n));
+	rrv("C_VerifyMessage with a context",
+	    Q(C_VerifyMessage)(S, &sctx, sizeof sctx, msg, SIGNED_LEN, sig_ctx, sig_ctx_n));
+	rrv("C_VerifyMessage, the context's signature without it",
+	    Q(C_VerifyMessage)(S, NULL, 0, msg, SIGNED_LEN, sig_ctx, sig_ctx_n));
+	rrv("C_VerifyMessage, signature one short",
+	    Q(C_VerifyMessage)(S, NULL, 0, msg, SIGNED_LEN, sig_plain, sig_plain_n - 1));
+	rrv("C_VerifyMessageBegin(context)", Q(C_VerifyMessageBegin)(S, &sctx, sizeof sctx));
+	rrv("C_VerifyMessageNext part 1", Q(C_VerifyMessageNext)(S, &sctx, sizeof sctx, msg, 20, NULL, 0));
+	rrv("C_VerifyMessageNext, last part",
+	    Q(C_VerifyMessageNext)(S, &sctx, sizeof sctx, msg + 20, SIGNED_LEN - 20, sig_ctx, sig_ctx_n));
+	rrv("C_VerifyMessageBegin", Q(C_VerifyMessageBegin)(S, NULL, 0));
+	rrv("C_VerifyMessageNext part 1", Q(C_VerifyMessageNext)(S, NULL, 0, msg, 20, NULL, 0));
+	rrv("C_VerifyMessageNext, last part, wrong signature",
+	    Q(C_VerifyMessageNext)(S, NULL, 0, msg + 20, SIGNED_LEN - 20, sig_ctx, sig_ctx_n));
+	rrv("C_SessionCancel(CKF_MESSAGE_VERIFY)", Q(C_SessionCancel)(S, CKF_MESSAGE_VERIFY));
+	rrv("C_VerifyMessage after the cancel", Q(C_VerifyMessage)(S, NULL, 0, msg, SIGNED_LEN, sig_plain, sig_plain_n));
+	rrv("C_MessageVerifyFinal after the cancel", Q(C_MessageVerifyFinal)(S));
+	rrv("C_MessageVerifyInit(ML-DSA) again", Q(C_MessageVerifyInit)(S, &m, dsa_pub));
+	rrv("C_MessageVerifyFinal", Q(C_MessageVerifyFinal)(S));
+}
+
+/* C_WrapKeyAuthenticated and C_UnwrapKeyAuthenticated (AES-GCM, the
+ * mechanism parameter the IV). */
+struct wrapcall {
+	CK_MECHANISM *m;
+	CK_OBJECT_HANDLE wrapping, key;
+	CK_BYTE *aad;
+	CK_ULONG aadlen;
+};
+
+static CK_RV wrap_do(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len)
+{
+	struct wrapcall *w = ctx;
+	return Q(C_WrapKeyAuthenticated)(S, w->m, w->wrapping, w->key, w->aad, w->aadlen, out, len);
+}
+
+static CK_OBJECT_HANDLE unwrap_auth(const char *step, CK_MECHANISM *m, CK_OBJECT_HANDLE u, CK_BYTE *w, CK_ULONG wl,
+				    CK_ATTRIBUTE *t, CK_ULONG n, CK_BYTE *a, CK_ULONG al, const char *name)
+{
+	CK_OBJECT_HANDLE h = BAD_OBJECT;
+	CK_RV rv = Q(C_UnwrapKeyAuthenticated)(S, m, u, w, wl, t, n, a, al, &h);
+	rec(step, "rv=%s key=%s", rvn(rv), hdesc(h));
+	if (rv != CKR_OK)
+		return CK_INVALID_HANDLE;
+	if (name)
+		reg(name, h);
+	return h;
+}
+
+static void area_wrapauth(void)
+{
+	set_area("wrapauth", 60);
+	CK_MECHANISM m = {CKM_AES_GCM, iv12, sizeof iv12};
+	CK_BYTE w[256], w2[256];
+	CK_ULONG wl = 0, wl2 = 0;
+	struct wrapcall wc = {&m, k3_aes256, k3_aes, aad, sizeof aad};
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_TOKEN, no),
+			    AV(CKA_SENSITIVE, no), AV(CKA_EXTRACTABLE, yes), AS(CKA_LABEL, "unwrapped")};
+	CK_RV rv = grun("C_WrapKeyAuthenticated", wrap_do, NULL, &wc, M_PROBE | M_DET, w, &wl);
+	CK_OBJECT_HANDLE h = unwrap_auth("C_UnwrapKeyAuthenticated", &m, k3_aes256, w, wl, t, ARRAY_LEN(t), aad,
+					 sizeof aad, "unwrapped");
+	if (h) {
+		CK_BYTE v[64];
+		long l = get_attr(h, CKA_VALUE, v, sizeof v);
+		rec("the unwrapped key's value is the wrapped key's", "%s",
+		    l == sizeof aes128_v && memcmp(v, aes128_v, sizeof aes128_v) == 0 ? "yes" : "NO");
+		find_label("find \"unwrapped\"", "unwrapped");
+	}
+	/* Without associated data. */
+	wc.aad = NULL, wc.aadlen = 0;
+	rv = grun("C_WrapKeyAuthenticated, no AAD", wrap_do, NULL, &wc, M_DET, w2, &wl2);
+	rec("the AAD changes the wrapped key", "%s", rv == CKR_OK && wl2 == wl && memcmp(w, w2, wl) == 0 ? "no" : "yes");
+	unwrap_auth("C_UnwrapKeyAuthenticated, no AAD", &m, k3_aes256, w2, wl2, t, ARRAY_LEN(t), NULL, 0,
+		    "unwrapped without AAD");
+	unwrap_auth("C_UnwrapKeyAuthenticated, AAD it was not wrapped with", &m, k3_aes256, w2, wl2, t, ARRAY_LEN(t),
+		    aad, sizeof aad, NULL);
+	unwrap_auth("C_UnwrapKeyAuthenticated, another AAD", &m, k3_aes256, w, wl, t, ARRAY_LEN(t), aad + 1,
+		    sizeof aad - 1, NULL);
+	w[0] ^= 0x01;
+	unwrap_auth("C_UnwrapKeyAuthenticated, altered", &m, k3_aes256, w, wl, t, ARRAY_LEN(t), aad, sizeof aad, NULL);
+	w[0] ^= 0x01;
+	unwrap_auth("C_UnwrapKeyAuthenticated, one short", &m, k3_aes256, w, wl - 1, t, ARRAY_LEN(t), aad, sizeof aad,
+		    NULL);
+	unwrap_auth("C_UnwrapKeyAuthenticated, another key", &m, k3_aes, w, wl, t, ARRAY_LEN(t), aad, sizeof aad, NULL);
+	CK_ATTRIBUTE tn[] = {AV(CKA_TOKEN, no)};
+	unwrap_auth("C_UnwrapKeyAuthenticated, template without class", &m, k3_aes256, w, wl, tn, ARRAY_LEN(tn), aad,
+		    sizeof aad, NULL);
+	CK_MECHANISM m8 = {CKM_AES_GCM, iv12, 8};
+	unwrap_auth("C_UnwrapKeyAuthenticated, 8-byte IV", &m8, k3_aes256, w, wl, t, ARRAY_LEN(t), aad, sizeof aad,
+		    NULL);
+	rv = Q(C_UnwrapKeyAuthenticated)(S, &m, k3_aes256, w, wl, t, ARRAY_LEN(t), aad, sizeof aad, NULL);
+	rrv("C_UnwrapKeyAuthenticated(NULL phKey)", rv);
+	unwrap_auth("C_UnwrapKeyAuthenticated, NULL AAD with a length", &m, k3_aes256, w, wl, t, ARRAY_LEN(t), NULL,
+		    sizeof aad, NULL);
+
+	/* C_WrapKeyAuthenticated's refusals. */
+	wc.aad = aad, wc.aadlen = sizeof aad;
+	wc.m = &m8;
+	grun("C_WrapKeyAuthenticated, 8-byte IV", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	wc.m = &m;
+	wc.wrapping = BAD_OBJECT;
+	grun("C_WrapKeyAuthenticated, bad wrapping key", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	wc.wrapping = k3_aes256, wc.key = BAD_OBJECT;
+	grun("C_WrapKeyAuthenticated, bad key", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	wc.key = dsa_pub;
+	grun("C_WrapKeyAuthenticated, a public key", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	CK_ATTRIBUTE tu[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_TOKEN, no),
+			     AV(CKA_VALUE, aes128_v), AV(CKA_EXTRACTABLE, no)};
+	wc.key = create("unextractable", tu, ARRAY_LEN(tu));
+	grun("C_WrapKeyAuthenticated, an unextractable key", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	wc.key = k3_aes, wc.aad = NULL;
+	grun("C_WrapKeyAuthenticated, NULL AAD with a length", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+	wc.aad = aad;
+	CK_ULONG len = sizeof w;
+	rrv("C_WrapKeyAuthenticated(NULL mechanism)",
+	    Q(C_WrapKeyAuthenticated)(S, NULL, k3_aes256, k3_aes, aad, sizeof aad, w, &len));
+	rrv("C_WrapKeyAuthenticated(NULL length)",
+	    Q(C_WrapKeyAuthenticated)(S, &m, k3_aes256, k3_aes, aad, sizeof aad, w, NULL));
+	/* The key made by the KEM, wrapped. */
+	wc.key = obj_by_name("encapsulated AES key");
+	grun("C_WrapKeyAuthenticated, the encapsulated AES key", wrap_do, NULL, &wc, M_DET, NULL, NULL);
+}
+
+/* Asynchronous sessions: C_Sign and C_GenerateKey answer CKR_PENDING;
+ * C_AsyncComplete polls, then puts the result into the buffer given to
+ * C_Sign (or to C_AsyncJoin) and names it in CK_ASYNC_DATA.pValue. */
+static const char *adata(const CK_ASYNC_DATA *d, const CK_BYTE *buf, const char *bufname)
+{
+	const char *pv = d->pValue == NULL ? "NULL" : d->pValue == buf ? bufname : "ANOTHER BUFFER";
+	return fmt("ulVersion=%lu pValue=%s ulValue=%lu hObject=%s hAdditionalObject=%s", d->ulVersion, pv, d->ulValue,
+		   hdesc(d->hObject), hdesc(d->hAdditionalObject));
+}
+
+/* Polls until the answer is not CKR_PENDING (at most 8 times). */
+static CK_RV complete(const char *step, CK_SESSION_HANDLE a, const char *fn, CK_ASYNC_DATA *d, const CK_BYTE *buf,
+		      size_t buflen, const char *bufname)
+{
+	CK_RV rv = CKR_PENDING;
+	for (int i = 1; i <= 8 && rv == CKR_PENDING; i++) {
+		if (d)
+			memset(d, CANARY, sizeof *d);
+		rv = Q(C_AsyncComplete)(a, (CK_UTF8CHAR_PTR)fn, d);
+		if (rv == CKR_PENDING)
+			rec(fmt("%s poll %d", step, i), "rv=%s data=%s buffer=%s", rvn(rv),
+			    !d ? "NULL" : untouched((const CK_BYTE *)d, 0, sizeof *d) ? "untouched" : "WRITTEN",
+			    buf ? (untouched(buf, 0, buflen) ? "untouched" : "WRITTEN") : "-");
+		else if (rv == CKR_OK && d) {
+			d->hObject = d->hObject == (CK_OBJECT_HANDLE)0xA5A5A5A5A5A5A5A5UL ? BAD_OBJECT : d->hObject;
+			d->hAdditionalObject = d->hAdditionalObject == (CK_OBJECT_HANDLE)0xA5A5A5A5A5A5A5A5UL
+						       ? BAD_OBJECT
+						       : d->hAdditionalObject;
+			rec(fmt("%s poll %d", step, i), "rv=%s %s", rvn(rv), adata(d, buf, bufname));
+		} else
+			rec(fmt("%s poll %d", step, i), "rv=%s", rvn(rv));
+	}
+	return rv;
+}
+
+#define ABUF 80 /* a signature's 64 bytes and 16 that must stay untouched */
+
+static void area_async(void)
+{
+	set_area("async", 60);
+	CK_MECHANISM m = {CKM_ML_DSA, NULL, 0};
+	CK_SESSION_HANDLE A = CK_INVALID_HANDLE, A2 = CK_INVALID_HANDLE;
+	static CK_BYTE b1[ABUF], b2[ABUF];
+	CK_ASYNC_DATA d;
+	CK_ULONG len, id;
+	CK_RV rv;
+	rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION | CKF_ASYNC_SESSION, NULL, NULL, &A);
+	rec("C_OpenSession(CKF_ASYNC_SESSION)", "rv=%s distinct=%s", rvn(rv), A != S && A != R ? "yes" : "no");
+	rec_session_info("session info A", A);
+	rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_ASYNC_SESSION, NULL, NULL, &A2);
+	rec("C_OpenSession(RO, CKF_ASYNC_SESSION)", "rv=%s", rvn(rv));
+
+	/* C_Sign: the length query answers at once; the signature is pending. */
+	rrv("C_SignInit in A", P(C_SignInit)(A, &m, dsa_priv));
+	len = SENTINEL_LEN;
+	rv = P(C_Sign)(A, msg, SIGNED_LEN, NULL, &len);
+	rec("C_Sign query", "rv=%s len=%s", rvn(rv), lens(len));
+	memset(b1, CANARY, sizeof b1);
+	len = 63;
+	rv = P(C_Sign)(A, msg, SIGNED_LEN, b1, &len);
+	rec("C_Sign short", "rv=%s len=%s buffer=%s", rvn(rv), lens(len), untouched(b1, 0, sizeof b1) ? "untouched" : "WRITTEN");
+	len = 64;
+	rv = P(C_Sign)(A, msg, SIGNED_LEN, b1, &len);
+	rec("C_Sign", "rv=%s len=%s buffer=%s", rvn(rv), lens(len), untouched(b1, 0, sizeof b1) ? "untouched" : "WRITTEN");
+	len = 64;
+	rv = P(C_Sign)(A, msg, SIGNED_LEN, b2, &len);
+	rrv("C_Sign again while pending", rv);
+	rv = complete("C_AsyncComplete(C_Sign)", A, "C_Sign", &d, b1, 64, "the C_Sign buffer");
+	if (rv == CKR_OK) {
+		same_bytes("the C_Sign buffer holds the synchronous signature", b1, 64, sig_plain, sig_plain_n);
+		rec("the C_Sign buffer's tail", "%s", untouched(b1, 64, sizeof b1) ? "untouched" : "WRITTEN");
+	}
+	rrv("C_AsyncComplete(C_Sign) again", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	vflags("C_GetSessionValidationFlags(A) after the asynchronous C_Sign", A);
+
+	/* C_AsyncGetID detaches the call; C_AsyncJoin in another session
+	 * attaches it to another buffer. */
+	rrv("C_SignInit in A (for C_AsyncGetID)", P(C_SignInit)(A, &m, dsa_priv));
+	memset(b1, CANARY, sizeof b1);
+	memset(b2, CANARY, sizeof b2);
+	len = 64;
+	rrv("C_Sign (to detach)", P(C_Sign)(A, msg, SIGNED_LEN, b1, &len));
+	id = SENTINEL_LEN;
+	rv = Q(C_AsyncGetID)(A, (CK_UTF8CHAR_PTR) "C_Sign", &id);
+	rec("C_AsyncGetID(C_Sign)", "rv=%s id=%s", rvn(rv), id == SENTINEL_LEN ? "unchanged" : "set");
+	note("C_AsyncGetID(C_Sign) id", "%lu", id);
+	rrv("C_AsyncComplete(C_Sign) after C_AsyncGetID", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rrv("C_AsyncJoin(wrong id)", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_Sign", id + 1, b2, 64));
+	rrv("C_AsyncJoin(another function)", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_GenerateKey", id, b2, 64));
+	rrv("C_AsyncJoin(NULL buffer)", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_Sign", id, NULL, 0));
+	rrv("C_AsyncJoin(buffer one short)", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_Sign", id, b2, 63));
+	rrv("C_AsyncJoin in A2", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_Sign", id, b2, 64));
+	rrv("C_AsyncJoin in A2 again", Q(C_AsyncJoin)(A2, (CK_UTF8CHAR_PTR) "C_Sign", id, b2, 64));
+	rrv("C_AsyncComplete(C_Sign) in A after the join", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rv = complete("C_AsyncComplete(C_Sign) in A2", A2, "C_Sign", &d, b2, 64, "the C_AsyncJoin buffer");
+	if (rv == CKR_OK)
+		same_bytes("the C_AsyncJoin buffer holds the synchronous signature", b2, 64, sig_plain, sig_plain_n);
+	rec("the first C_Sign buffer", "%s", untouched(b1, 0, sizeof b1) ? "untouched" : "WRITTEN");
+
+	/* C_GenerateKey: the handle comes in CK_ASYNC_DATA.hObject. */
+	CK_ULONG l16 = 16;
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_VALUE_LEN, l16),
+			    AV(CKA_TOKEN, no), AV(CKA_SENSITIVE, no), AS(CKA_LABEL, "async key")};
+	CK_MECHANISM gm = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_OBJECT_HANDLE h = BAD_OBJECT;
+	rv = P(C_GenerateKey)(A, &gm, t, ARRAY_LEN(t), &h);
+	rec("C_GenerateKey in A", "rv=%s key=%s", rvn(rv), hdesc(h));
+	find_label("find \"async key\" while pending", "async key");
+	rv = complete("C_AsyncComplete(C_GenerateKey)", A, "C_GenerateKey", &d, NULL, 0, "-");
+	if (rv == CKR_OK && d.hObject != BAD_OBJECT && d.hObject != CK_INVALID_HANDLE) {
+		reg("async key", d.hObject);
+		rec_attr("async key CKA_VALUE_LEN", d.hObject, CKA_VALUE_LEN, 1);
+		rec_attr("async key CKA_VALUE", d.hObject, CKA_VALUE, 1);
+		find_label("find \"async key\"", "async key");
+	}
+
+	/* C_SessionCancel ends a pending call. */
+	rrv("C_SignInit in A (to cancel)", P(C_SignInit)(A, &m, dsa_priv));
+	memset(b1, CANARY, sizeof b1);
+	len = 64;
+	rrv("C_Sign (to cancel)", P(C_Sign)(A, msg, SIGNED_LEN, b1, &len));
+	rrv("C_SessionCancel(CKF_SIGN)", Q(C_SessionCancel)(A, CKF_SIGN));
+	rrv("C_AsyncComplete(C_Sign) after the cancel", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rec("the cancelled C_Sign's buffer", "%s", untouched(b1, 0, sizeof b1) ? "untouched" : "WRITTEN");
+
+	/* CK_ASYNC_DATA NULL: the result still lands in the buffer. */
+	rrv("C_SignInit in A (NULL data)", P(C_SignInit)(A, &m, dsa_priv));
+	memset(b1, CANARY, sizeof b1);
+	len = 64;
+	rrv("C_Sign (NULL data)", P(C_Sign)(A, msg, SIGNED_LEN, b1, &len));
+	rv = complete("C_AsyncComplete(C_Sign, NULL data)", A, "C_Sign", NULL, b1, 64, "-");
+	if (rv == CKR_OK)
+		same_bytes("the C_Sign buffer holds the synchronous signature (NULL data)", b1, 64, sig_plain,
+			   sig_plain_n);
+
+	/* Names and sessions. */
+	rrv("C_AsyncComplete(NULL name)", Q(C_AsyncComplete)(A, NULL, &d));
+	rrv("C_AsyncComplete(\"C_Bogus\")", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Bogus", &d));
+	rrv("C_AsyncComplete(C_Sign), nothing pending", Q(C_AsyncComplete)(A, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rrv("C_AsyncComplete(C_Sign) in a synchronous session", Q(C_AsyncComplete)(S, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rrv("C_AsyncComplete(bad session)", Q(C_AsyncComplete)(BAD_SESSION, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rrv("C_AsyncGetID(NULL id)", Q(C_AsyncGetID)(A, (CK_UTF8CHAR_PTR) "C_Sign", NULL));
+	id = SENTINEL_LEN;
+	rv = Q(C_AsyncGetID)(A, (CK_UTF8CHAR_PTR) "C_Sign", &id);
+	rec("C_AsyncGetID(C_Sign), nothing pending", "rv=%s id=%s", rvn(rv), id == SENTINEL_LEN ? "unchanged" : "set");
+	rrv("C_AsyncJoin(id 0)", Q(C_AsyncJoin)(A, (CK_UTF8CHAR_PTR) "C_Sign", 0, b2, 64));
+	rrv("C_AsyncJoin(NULL name)", Q(C_AsyncJoin)(A, NULL, 1, b2, 64));
+
+	/* A pending call dies with its session. */
+	rrv("C_SignInit in A2", P(C_SignInit)(A2, &m, dsa_priv));
+	len = 64;
+	rrv("C_Sign in A2", P(C_Sign)(A2, msg, SIGNED_LEN, b2, &len));
+	rrv("C_CloseSession(A2) with a call pending", P(C_CloseSession)(A2));
+	rrv("C_AsyncComplete in the closed A2", Q(C_AsyncComplete)(A2, (CK_UTF8CHAR_PTR) "C_Sign", &d));
+	rrv("C_CloseSession(A)", P(C_CloseSession)(A));
+}
+
+static void area_v32(void)
+{
+	area_pairs();
+	area_kem();
+	area_mldsa();
+	area_verifysig();
+	area_validation();
+	area_msgsign();
+	area_wrapauth();
+	area_async();
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: C_Finalize; the interface functions after it                   */
+
+static void area_finalize3(void)
+{
+	set_area("finalize", 60);
+	CK_INFO info;
+	rrv("C_CloseAllSessions", P(C_CloseAllSessions)(main_slot));
+	rrv("C_Finalize through the 3.x list", P(C_Finalize)(NULL));
+	CK_ULONG n = SENTINEL_LEN;
+	hit3("C_GetInterfaceList");
+	CK_RV rv = get_interface_list(NULL, &n);
+	rec("C_GetInterfaceList(NULL) after C_Finalize", "rv=%s", rvn(rv));
+	CK_INTERFACE tmp[MAX_IFS];
+	n = MAX_IFS;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(tmp, &n);
+	rec("C_GetInterfaceList after C_Finalize", "rv=%s entries=%s", rvn(rv),
+	    rv == CKR_OK && same_entries(tmp, n) ? "as before" : "DIFFERENT");
+	gi_case("C_GetInterface(\"PKCS 11\") after C_Finalize", "PKCS 11", NULL, 0, 0);
+	/* Finalized, the proxy has no host: CKR_CRYPTOKI_NOT_INITIALIZED, as the spec requires (NSS: CKR_OK). */
+	rec_or_note(T->departs, "C_GetInfo after C_Finalize", "rv=%s", rvn(P(C_GetInfo)(&info)));
+	/* As above: CKR_CRYPTOKI_NOT_INITIALIZED through the proxy (NSS: its fixed CKR_OPERATION_NOT_INITIALIZED). */
+	rec_or_note(T->departs, "C_LoginUser after C_Finalize", "rv=%s",
+		    rvn(Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), UPIN(T->user))));
+	/* A second life through the same list. */
+	CK_C_INITIALIZE_ARGS a;
+	memset(&a, 0, sizeof a);
+	a.flags = CKF_OS_LOCKING_OK;
+	a.pReserved = getenv("DIFF_INIT_RESERVED");
+	rrv("C_Initialize again", rv = P(C_Initialize)(&a));
+	if (rv == CKR_OK) {
+		memset(&info, 0, sizeof info);
+		rv = P(C_GetInfo)(&info);
+		rec("C_GetInfo", "rv=%s cryptoki=%d.%d", rvn(rv), info.cryptokiVersion.major, info.cryptokiVersion.minor);
+		rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &S);
+		rec("C_OpenSession", "rv=%s", rvn(rv));
+		rrv("C_LoginUser", Q(C_LoginUser)(S, CKU_USER, UPIN(T->pin), UPIN(T->user)));
+		rrv("C_SessionCancel(CKF_ENCRYPT), nothing active", Q(C_SessionCancel)(S, CKF_ENCRYPT));
+		rrv("C_Finalize", P(C_Finalize)(NULL));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Area: coverage of the 3.x functions                                  */
+
+static void area_coverage3(void)
+{
+	set_area("coverage", 10);
+	/* The 3.2 functions only when the list has them. */
+	for (size_t i = 0; i < (v32 ? ARRAY_LEN(func3_names) : N_FUNC30); i++)
+		rec(func3_names[i], "%s", func3_calls[i] ? "called" : "NOT CALLED");
+}
+
+/* ------------------------------------------------------------------ */
+/* The 3.x script and its supervisor                                    */
+
+/* Loads the module (quiet: no log lines, for probes). */
+static int load3(int quiet)
+{
+	if (!quiet)
+		set_area("load", 30);
+	void *lib = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		rec("dlopen", "failed");
+		fprintf(stderr, "diff: dlopen %s: %s\n", module_path, dlerror());
+		return -1;
+	}
+	get_function_list = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
+	get_interface_list = (get_interface_list_fn)dlsym(lib, "C_GetInterfaceList");
+	get_interface = (get_interface_fn)dlsym(lib, "C_GetInterface");
+	if (!quiet)
+		rec("exported", "C_GetFunctionList=%s C_GetInterfaceList=%s C_GetInterface=%s",
+		    get_function_list ? "yes" : "MISSING", get_interface_list ? "yes" : "MISSING",
+		    get_interface ? "yes" : "MISSING");
+	if (!get_function_list)
+		return -1;
+	hit("C_GetFunctionList");
+	CK_RV rv = get_function_list(&F240);
+	if (!quiet)
+		rec("C_GetFunctionList", "rv=%s version=%d.%d", rvn(rv), rv == CKR_OK && F240 ? F240->version.major : -1,
+		    rv == CKR_OK && F240 ? F240->version.minor : -1);
+	if (rv != CKR_OK || !F240)
+		return -1;
+	F = F240;
+	return 0;
+}
+
+/* A probe's choice of the 3.x list, with no log lines: as area_interfaces'. */
+static int select3(void)
+{
+	CK_INTERFACE l[MAX_IFS];
+	CK_ULONG n = MAX_IFS;
+	CK_VERSION best = {0, 0};
+	if (!get_interface_list || !get_interface || get_interface_list(l, &n) != CKR_OK)
+		return -1;
+	for (CK_ULONG i = 0; i < n && i < MAX_IFS; i++)
+		if (std_if(&l[i]) && l[i].pFunctionList && ver_ge(list_version(l[i].pFunctionList), best.major, best.minor))
+			best = list_version(l[i].pFunctionList);
+	CK_INTERFACE_PTR p = NULL;
+	if (!ver_ge(best, 3, 0) || get_interface((CK_UTF8CHAR_PTR) "PKCS 11", &best, &p, 0) != CKR_OK || !p ||
+	    !p->pFunctionList)
+		return -1;
+	F3 = p->pFunctionList;
+	v32 = ver_ge(list_version(F3), 3, 2);
+	F = &F3->v2;
+	return 0;
+}
+
+/* Probes: calls that ended a host during development, each alone in a
+ * fresh process (initialized, logged in, a message encryption begun). A
+ * message parameter whose length is not its structure's: the vendor
+ * answers it (softokn reads a ChaCha20-Poly1305 parameter whatever its
+ * length), the proxy must not misread it. */
+static const struct probe3 {
+	const char *name;
+	CK_MECHANISM_TYPE mech;
+	long delta; /* ulParameterLen - sizeof the parameter */
+} probes3[] = {
+	{"AES-GCM C_EncryptMessage, parameter length one short", CKM_AES_GCM, -1},
+	{"AES-GCM C_EncryptMessage, parameter length 8 long", CKM_AES_GCM, 8},
+	{"ChaCha20-Poly1305 C_EncryptMessage, parameter length one short", CKM_CHACHA20_POLY1305, -1},
+	{"ChaCha20-Poly1305 C_EncryptMessage, parameter length 8 long", CKM_CHACHA20_POLY1305, 8},
+};
+
+static void probe3(const void *arg)
+{
+	const struct probe3 *pr = &probes3[*(const size_t *)arg];
+	const char *n = pr->name;
+	set_area("probes", 60);
+	if (load3(1) || select3()) {
+		rec(fmt("%s setup", n), "no 3.x list");
+		_exit(2);
+	}
+	CK_C_INITIALIZE_ARGS a;
+	memset(&a, 0, sizeof a);
+	a.flags = CKF_OS_LOCKING_OK;
+	a.pReserved = getenv("DIFF_INIT_RESERVED");
+	CK_RV rv = P(C_Initialize)(&a);
+	refresh_slots();
+	main_slot = T->slot ? slot_by_name(T->slot) : n_slots ? slots[0].id : BAD_SLOT;
+	if (rv == CKR_OK)
+		rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &S);
+	if (rv == CKR_OK)
+		rv = P(C_Login)(S, CKU_USER, UPIN(T->pin));
+	if (rv != CKR_OK) {
+		rec(fmt("%s setup", n), "rv=%s", rvn(rv));
+		_exit(2);
+	}
+	CK_MECHANISM_INFO mi;
+	memset(&mi, 0, sizeof mi);
+	if (P(C_GetMechanismInfo)(main_slot, pr->mech, &mi) != CKR_OK || !(mi.flags & CKF_MESSAGE_ENCRYPT)) {
+		rec(n, "not offered");
+		P(C_Finalize)(NULL);
+		return;
+	}
+	CK_KEY_TYPE kt = pr->mech == CKM_AES_GCM ? CKK_AES : CKK_CHACHA20;
+	CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt), AV(CKA_TOKEN, no),
+			    AP(CKA_VALUE, kt == CKK_AES ? aes128_v : generic_v + 32, kt == CKK_AES ? 16 : 32),
+			    AV(CKA_ENCRYPT, yes), AV(CKA_DECRYPT, yes)};
+	CK_OBJECT_HANDLE key = quiet_create(t, ARRAY_LEN(t));
+	CK_MECHANISM m = {pr->mech, NULL, 0};
+	rrv(fmt("%s: C_MessageEncryptInit", n), Q(C_MessageEncryptInit)(S, &m, key));
+	CK_BYTE iv[12], tag[16];
+	/* Room past the structure for the longer length. */
+	union {
+		CK_GCM_MESSAGE_PARAMS g;
+		CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS c;
+		CK_BYTE room[sizeof(CK_GCM_MESSAGE_PARAMS) + 16];
+	} prm;
+	memset(&prm, 0, sizeof prm);
+	CK_ULONG size;
+	if (kt == CKK_AES) {
+		prm.g = (CK_GCM_MESSAGE_PARAMS){iv, sizeof iv, 0, CKG_NO_GENERATE, tag, 128};
+		size = sizeof prm.g;
+	} else {
+		prm.c = (CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS){iv, sizeof iv, tag};
+		size = sizeof prm.c;
+	}
+	struct mcall c = {.fname = "C_EncryptMessage", .f = F3->C_EncryptMessage, .s = S, .param = &prm,
+			  .plen = (CK_ULONG)((long)size + pr->delta), .aad = aad, .aadlen = sizeof aad, .in = msg,
+			  .inlen = 32, .iv = iv, .iv0 = iv12, .ivlen = sizeof iv, .tag = tag, .taglen = sizeof tag,
+			  .tag_out = 1};
+	/* softokn ignores the length; through the proxy the parameter crosses as opaque bytes, its pointers cleared. */
+	const int opaque = T->departs && pr->mech == CKM_CHACHA20_POLY1305;
+	mrun(n, &c, M_DET | (opaque ? M_NOTE : 0), NULL, NULL);
+	c.plen = size;
+	/* The vendor got NULL pointers: what it answered (or a dead host: CKR_DEVICE_ERROR) decides what follows. */
+	mrun(fmt("%s, then C_EncryptMessage", n), &c, M_DET | (opaque ? M_NOTE : 0), NULL, NULL);
+	CK_SESSION_INFO si;
+	/* As above: the session is gone if the host died (a fresh host knows none of the old ones). */
+	rec_or_note(opaque, fmt("%s, then C_GetSessionInfo", n), "rv=%s", rvn(P(C_GetSessionInfo)(S, &si)));
+	/* Counted on every probe: the application's process lives on, and a fresh session works (on a new host if the
+	 * old one died: the proxy starts one at the next call). */
+	rec(fmt("%s, then the application's process", n), "alive");
+	CK_SESSION_HANDLE s2 = CK_INVALID_HANDLE;
+	rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2);
+	rec(fmt("%s, then a fresh session: C_OpenSession", n), "rv=%s handle=%s", rvn(rv),
+	    s2 != CK_INVALID_HANDLE ? "set" : "unset");
+	memset(&si, 0, sizeof si);
+	rv = P(C_GetSessionInfo)(s2, &si);
+	rec(fmt("%s, then a fresh session: C_GetSessionInfo", n), "rv=%s slot=%s flags=0x%lx", rvn(rv),
+	    rv == CKR_OK ? slotn(si.slotID) : "-", rv == CKR_OK ? si.flags : 0);
+	rrv(fmt("%s, then C_Finalize", n), P(C_Finalize)(NULL));
+}
+
+static void run3_script(const void *arg)
+{
+	(void)arg;
+	if (load3(0))
+		_exit(2);
+	if (!get_interface_list || !get_interface) {
+		rec("3.x section", "not run: the module exports no C_GetInterfaceList or C_GetInterface");
+		_exit(2);
+	}
+	area_interfaces();
+	if (!F3) {
+		set_area("load", 30);
+		rec("3.x section", "not run: no \"PKCS 11\" interface of version 3.0 or later");
+		_exit(2);
+	}
+	area_init3();
+	area_session3();
+	area_login3();
+	area_keys3();
+	area_gcm();
+	area_chacha();
+	area_multipart();
+	area_cancel();
+	area_noinit();
+	if (v32)
+		area_v32();
+	area_finalize3();
+	area_coverage3();
+}
+
+static int run3_side(const char *target, const char *module, const char *log)
+{
+	for (size_t i = 0; i < ARRAY_LEN(targets); i++)
+		if (strcmp(targets[i].name, target) == 0)
+			T = &targets[i];
+	if (!T) {
+		fprintf(stderr, "diff: unknown target %s\n", target);
+		return 2;
+	}
+	module_path = module;
+	logf_ = fopen(log, "a");
+	if (!logf_) {
+		fprintf(stderr, "diff: %s: %s\n", log, strerror(errno));
+		return 2;
+	}
+	signal(SIGALRM, on_alarm);
+	fill_inputs();
+	supervise(fmt("%s 3.x script", T->name), run3_script, NULL);
+	for (size_t i = 0; i < ARRAY_LEN(probes3); i++)
+		supervise(fmt("probe %s", probes3[i].name), probe3, &i);
 	fclose(logf_);
 	return 0;
 }
@@ -4422,8 +6620,11 @@ int main(int argc, char **argv)
 		return run_side(argv[2], argv[3], 0);
 	if (argc == 4 && strcmp(argv[1], "run-forked") == 0)
 		return run_side(argv[2], argv[3], 1);
+	if (argc == 5 && strcmp(argv[1], "run3") == 0)
+		return run3_side(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "compare") == 0)
 		return compare(argv[2], argv[3]);
-	fprintf(stderr, "usage: %s run|run-forked MODULE LOG | compare DIRECT_LOG PROXY_LOG\n", argv[0]);
+	fprintf(stderr, "usage: %s run|run-forked MODULE LOG | run3 softokn|mod32 MODULE LOG | compare DIRECT_LOG PROXY_LOG\n",
+		argv[0]);
 	return 2;
 }

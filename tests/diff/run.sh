@@ -6,9 +6,22 @@
 # loaded directly (one process, first token) and through libp11isolate.so
 # (another process, second token), and compares the two logs line by line.
 # Prints every difference, the per-area summary, and ends with
-# "N passed, N failed" (1 passed when the logs agree). Exits non-zero on any
-# difference. Both comparisons run twice: as before, and with every process
-# of the script a forked child of one that used the module ("run-forked").
+# "N passed, N failed" (N counts comparisons). Exits non-zero on any
+# difference. The SoftHSM2 comparison runs twice: as before, and with every
+# process of the script a forked child of one that used the module
+# ("run-forked").
+#
+# Then the PKCS#11 3.x comparisons, each its own named comparison with its
+# own PASS/FAIL line, the same way (diff.c's run3 script: the interface
+# list, C_GetInterface, and everything through the highest "PKCS 11"
+# interface's function list):
+#   softokn  NSS softokn (3.0), each side on a fresh NSS database with the
+#            same password; directly, its configuration is C_Initialize's
+#            pReserved (DIFF_INIT_RESERVED); through the proxy,
+#            P11ISOLATE_VENDOR_RESERVED, the application's pReserved NULL.
+#   mod32    tests/mod32 (3.2): build/tests/libmod32.so, made by the
+#            Makefile's rule when it is out of date.
+# A 3.x comparison passes only if the direct side's script ran to its end.
 #
 # A side's run is a supervisor process that never loads the module: it runs
 # the main script in one child process and each isolated probe (calls that
@@ -20,22 +33,50 @@
 #
 # Environment:
 #   P11TEST_SOFTHSM   SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
-#   DIFF_KEEP         keep the work directory (logs: MODE-direct.log,
-#                     MODE-proxy.log, MODE-proxy-lib.log) and print its path
+#   P11TEST_SOFTOKN   NSS softokn (default /usr/lib/x86_64-linux-gnu/libsoftokn3.so)
+#   P11TEST_MOD32     the 3.2 test module (default build/tests/libmod32.so, built)
+#   DIFF_ONLY         the comparisons to run, separated by spaces: softhsm (or
+#                     run, run-forked), softokn, mod32 (default: all)
+#   DIFF_KEEP         keep the work directory (logs: NAME-direct.log,
+#                     NAME-proxy.log, NAME-proxy-lib.log) and print its path
 set -euo pipefail
 
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd -- "$root"
 
 softhsm=${P11TEST_SOFTHSM:-/usr/lib/softhsm/libsofthsm2.so}
+softokn=${P11TEST_SOFTOKN:-/usr/lib/x86_64-linux-gnu/libsoftokn3.so}
 lib=${P11TEST_LIB:-$root/build/libp11isolate.so}
 bin=$root/build/tests/diff
+mod32=${P11TEST_MOD32:-$root/build/tests/libmod32.so}
 
-[[ -f $softhsm ]] || { echo "diff: SoftHSM2 not found at $softhsm" >&2; exit 2; }
+wanted() {
+	[[ -z ${DIFF_ONLY:-} || " $DIFF_ONLY " == *" $1 "* ]]
+}
+
 [[ -f $lib ]] || { echo "diff: $lib missing (make build/libp11isolate.so)" >&2; exit 2; }
+if wanted softhsm || wanted run || wanted run-forked; then
+	[[ -f $softhsm ]] || { echo "diff: SoftHSM2 not found at $softhsm" >&2; exit 2; }
+fi
+if wanted softokn; then
+	[[ -f $softokn ]] ||
+		{ echo "diff: NSS softokn not found at $softokn (apt-get install libnss3)" >&2; exit 2; }
+	command -v certutil >/dev/null 2>&1 ||
+		{ echo "diff: certutil is missing (apt-get install libnss3-tools)" >&2; exit 2; }
+fi
+if wanted mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
+	[[ -f tests/mod32/mod32.c ]] || { echo "diff: tests/mod32/mod32.c missing" >&2; exit 2; }
+fi
 
 mkdir -p build/tests
-gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -o "$bin" tests/diff/diff.c -ldl -lpthread
+gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -Icshim -o "$bin" tests/diff/diff.c -ldl -lpthread
+# The 3.2 test module: the Makefile's rule (a no-op when it is up to date).
+if wanted mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
+	make -s build/tests/libmod32.so
+fi
+if wanted mod32; then
+	[[ -f $mod32 ]] || { echo "diff: $mod32 missing" >&2; exit 2; }
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/p11diff.XXXXXX")
 cleanup() {
@@ -46,6 +87,33 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+
+# report NAME DIRECT_RC PROXY_RC COMPARE_RC [DIRECT_LOG]: one comparison's
+# PASS or FAIL line. With DIRECT_LOG (a 3.x comparison), the direct side's
+# script must have run to its end: two logs that agree because both sides
+# stopped early are no pass.
+passed=0
+failed=0
+report() {
+	local name=$1 direct_rc=$2 proxy_rc=$3 cmp_rc=$4 direct_log=${5:-}
+	if ((direct_rc != 0)); then
+		echo "$name: FAIL: direct side exited with status $direct_rc"
+		sed 's/^/  direct stderr: /' "$work/$name-direct.stderr" | head -20
+	elif ((proxy_rc != 0)); then
+		echo "$name: FAIL: proxy side exited with status $proxy_rc"
+		sed 's/^/  proxy stderr: /' "$work/$name-proxy.stderr" | head -20
+	elif [[ -n $direct_log ]] && ! grep -q $'^supervisor\t[^\t]* 3.x script\tprocess exit status 0$' "$direct_log"; then
+		echo "$name: FAIL: the direct side's script did not run to its end:"
+		grep -E $'^(supervisor|load|[a-z0-9]+\twatchdog)\t' "$direct_log" | sed 's/^/  direct: /' | head -10
+	elif ((cmp_rc != 0)); then
+		echo "$name: FAIL: the direct and proxied logs differ"
+	else
+		echo "$name: PASS"
+		passed=$((passed + 1))
+		return 0
+	fi
+	failed=$((failed + 1))
+}
 
 # Two tokens with the label, SO PIN and user PIN diff.c expects. new-token
 # prints "export SOFTHSM2_CONF=..." (%q-quoted): evaluate it in a subshell.
@@ -60,8 +128,8 @@ token() {
 # Twice: "run" (the script's processes load the module themselves) and
 # "run-forked" (they are forked from a process that loaded, initialized and
 # finalized it: the proxy's forked-child path), each on fresh tokens.
-failed=0
 for mode in run run-forked; do
+	wanted softhsm || wanted "$mode" || continue
 	direct_conf=$(token "$work/$mode-direct") && proxy_conf=$(token "$work/$mode-proxy") &&
 		[[ -f $direct_conf && -f $proxy_conf ]] ||
 		{ cat "$work/new-token.log" >&2; echo "diff: token setup failed" >&2; exit 2; }
@@ -77,17 +145,59 @@ for mode in run run-forked; do
 	"$bin" compare "$work/$mode-direct.log" "$work/$mode-proxy.log"
 	cmp_rc=$?
 	set -e
-	if ((direct_rc != 0)); then
-		echo "$mode: direct side exited with status $direct_rc"
-		sed 's/^/  direct stderr: /' "$work/$mode-direct.stderr" | head -20
-		failed=$((failed + 1))
-	elif ((proxy_rc != 0)); then
-		echo "$mode: proxy side exited with status $proxy_rc"
-		sed 's/^/  proxy stderr: /' "$work/$mode-proxy.stderr" | head -20
-		failed=$((failed + 1))
-	elif ((cmp_rc != 0)); then
-		failed=$((failed + 1))
-	fi
+	report "$mode" "$direct_rc" "$proxy_rc" "$cmp_rc"
 done
-echo "$((2 - failed)) passed, $failed failed"
+
+# The PKCS#11 3.x comparisons. run3 NAME TARGET MODULE DIRECT_RESERVED
+# PROXY_RESERVED: diff.c's 3.x script for TARGET against MODULE directly
+# (DIRECT_RESERVED, if any, its C_Initialize pReserved) and through the
+# proxy (PROXY_RESERVED, if any, as P11ISOLATE_VENDOR_RESERVED; the
+# application's pReserved is NULL).
+run3() {
+	local name=$1 target=$2 module=$3 direct_reserved=$4 proxy_reserved=$5
+	local -a direct_env=(env -u P11ISOLATE_MODULE -u P11ISOLATE_CONFIG -u P11ISOLATE_VENDOR_RESERVED
+		-u DIFF_INIT_RESERVED)
+	local -a proxy_env=(env -u P11ISOLATE_CONFIG -u P11ISOLATE_VENDOR_RESERVED -u DIFF_INIT_RESERVED
+		P11ISOLATE_MODULE="$module" P11ISOLATE_LOG="$work/$name-proxy-lib.log")
+	[[ -n $direct_reserved ]] && direct_env+=(DIFF_INIT_RESERVED="$direct_reserved")
+	[[ -n $proxy_reserved ]] && proxy_env+=(P11ISOLATE_VENDOR_RESERVED="$proxy_reserved")
+	set +e
+	"${direct_env[@]}" timeout 300 "$bin" run3 "$target" "$module" "$work/$name-direct.log" \
+		2>"$work/$name-direct.stderr"
+	local direct_rc=$?
+	"${proxy_env[@]}" timeout 300 "$bin" run3 "$target" "$lib" "$work/$name-proxy.log" \
+		2>"$work/$name-proxy.stderr"
+	local proxy_rc=$?
+	"$bin" compare "$work/$name-direct.log" "$work/$name-proxy.log"
+	local cmp_rc=$?
+	set -e
+	report "$name" "$direct_rc" "$proxy_rc" "$cmp_rc" "$work/$name-direct.log"
+}
+
+# softokn: one fresh database per side, the password diff.c's targets[]
+# gives softokn ("diff-nss-pw"); its configuration string names the
+# database (softokn's C_Initialize reads it from pReserved, NSS's
+# LibraryParameters).
+nss_pw=diff-nss-pw
+nssdb() {
+	mkdir -p "$1" && printf '%s\n' "$nss_pw" >"$1.pw" &&
+		certutil -N -d "sql:$1" -f "$1.pw" >>"$work/certutil.log" 2>&1
+}
+nss_config() {
+	printf "configdir='sql:%s' certPrefix='' keyPrefix='' secmod='secmod.db' flags=" "$1"
+}
+if wanted softokn; then
+	nssdb "$work/softokn-direct-db" && nssdb "$work/softokn-proxy-db" ||
+		{ cat "$work/certutil.log" >&2; echo "diff: NSS database setup failed" >&2; exit 2; }
+	echo "--- softokn: NSS softokn (PKCS#11 3.0) directly vs libp11isolate.so"
+	run3 softokn softokn "$softokn" "$(nss_config "$work/softokn-direct-db")" \
+		"$(nss_config "$work/softokn-proxy-db")"
+fi
+
+if wanted mod32; then
+	echo "--- mod32: tests/mod32 (PKCS#11 3.2) directly vs libp11isolate.so"
+	run3 mod32 mod32 "$mod32" "" ""
+fi
+
+echo "$passed passed, $failed failed"
 ((failed == 0))
