@@ -13,8 +13,11 @@
  * (supervise.c), which is all a forked child can run. */
 CK_RV p11i_call(int id, int route, uintptr_t *args);
 
-/* Implemented in Go (proxy/): C_Initialize up to the settings. */
+/* Implemented in Go (proxy/): C_Initialize up to the settings, and the
+ * settings of a C_Initialize without pReserved (malloc'd plan; NULL:
+ * logged). */
 extern CK_RV p11i_go_initialize(uintptr_t *args);
+extern void *p11i_go_plan(size_t *len);
 
 extern CK_FUNCTION_LIST p11i_function_list;
 extern const struct p11i_flist p11i_flist30_template, p11i_flist32_template;

@@ -53,6 +53,7 @@ struct host {
 	int retired;   /* C_Finalize took it away */
 	struct chan *idle[P11I_MAX_CHANNELS];
 	int nidle, count;
+	struct p11i_report rep; /* the sandbox it got */
 };
 
 static struct {
@@ -88,6 +89,13 @@ static struct {
 	 * it (C_GetInterface's answers). */
 	int ifaces_known, niface, iface_def;
 	struct p11i_iface ifaces[P11I_MAX_IFACES];
+	/* The host a C_GetInterface before C_Initialize started (probe), the
+	 * plan it was started with, and whether C_Initialize's plan is that
+	 * one: then C_Initialize adopts it instead of starting another. */
+	struct host *probe;
+	void *probe_plan;
+	size_t probe_len;
+	int probe_match;
 } sup = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .started = PTHREAD_COND_INITIALIZER };
 
 /* sup.mu is held for a few hundred nanoseconds per call: an adaptive mutex
@@ -670,6 +678,35 @@ static CK_RV handshake(struct host *h, struct p11i_call *c, int64_t deadline)
 
 static uint64_t next_gen(uint64_t g) { return g + 1 >= 1 << 16 ? 1 : g + 1; }
 
+/* adopt takes the host a C_GetInterface before C_Initialize started
+ * (probe) when this C_Initialize's settings are the ones it was started
+ * with: the spawn and the module's load are done, only the replay is left.
+ * NULL when there is none, or it has other settings (then it is ended).
+ * Called by start (sup.mu released, sup.starting set). */
+static struct host *adopt(struct p11i_kit *k)
+{
+	pthread_mutex_lock(&sup.mu);
+	struct host *h = sup.probe;
+	int match = sup.probe_match;
+	sup.probe = NULL;
+	if (h != NULL && match) {
+		kit_unref(h->kit);
+		h->kit = k;
+		k->refs++;
+		h->gen = sup.gen;
+		sandbox_check(k, &h->rep); /* the line its start kept quiet */
+	}
+	pthread_mutex_unlock(&sup.mu);
+	if (h == NULL || match)
+		return h;
+	h->dead = 1;
+	host_end(h, 1);
+	pthread_mutex_lock(&sup.mu);
+	host_unref(h);
+	pthread_mutex_unlock(&sup.mu);
+	return NULL;
+}
+
 /* start spawns a host with the settings k, checks its handshake and, if
  * replay, replays the application's C_Initialize, all under one deadline
  * (sup.mu released, sup.starting set: no call reaches the host before the
@@ -687,6 +724,8 @@ static CK_RV start(struct p11i_kit *k, int replay, struct host **out)
 	long pid;
 	CK_RV rv;
 
+	if (replay && (h = adopt(k)) != NULL)
+		goto replay;
 	int exe = kit_exe(k);
 	if (exe < 0)
 		return CKR_GENERAL_ERROR;
@@ -748,6 +787,7 @@ static CK_RV start(struct p11i_kit *k, int replay, struct host **out)
 		p11i_fd_register(h->status_fd);
 	}
 
+	h->rep = rep;
 	struct p11i_call ctl;
 	p11i_call_init(&ctl, NULL, 0, 0);
 	rv = sandbox_check(k, &rep) != 0 ? CKR_GENERAL_ERROR : handshake(h, &ctl, deadline);
@@ -761,6 +801,7 @@ static CK_RV start(struct p11i_kit *k, int replay, struct host **out)
 
 	/* The application's C_Initialize, replayed before any other call may
 	 * reach the host. */
+replay:;
 	struct chan *c = chan_new(h);
 	if (c == NULL) {
 		p11i_log("C_Initialize: handing the host a channel: %s", strerror(errno));
@@ -1054,6 +1095,9 @@ static CK_RV sup_initialize(const void *plan, size_t len, const struct p11i_init
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	}
 	k = sup.kit;
+	sup.probe_match = sup.probe != NULL && plan != NULL && len == sup.probe_len && memcmp(plan, sup.probe_plan, len) == 0;
+	free(sup.probe_plan);
+	sup.probe_plan = NULL;
 	if (plan != NULL) {
 		k = kit_parse(plan, len);
 	} else if (k == NULL || !same_inputs(in)) {
@@ -1101,15 +1145,18 @@ static void probe(void)
 {
 	struct p11i_kit *k = sup.kit;
 	struct host *h = NULL;
+	void *plan = NULL;
+	size_t len = 0;
 
 	log_quiet = 1;
 	if (k == NULL) {
+		/* The settings as C_Initialize will resolve them: in Go where it
+		 * runs, else (a forked child) by the host image. */
 		struct p11i_init in = { .null = 1 };
-		size_t len = 0;
-		void *plan = plan_mode(&in, &len);
+		plan = p11i_forked_child() ? plan_mode(&in, &len) : p11i_go_plan(&len);
 		k = plan != NULL ? kit_parse(plan, len) : NULL;
-		free(plan);
 		if (k == NULL) {
+			free(plan);
 			log_quiet = 0;
 			return;
 		}
@@ -1119,13 +1166,22 @@ static void probe(void)
 	pthread_mutex_unlock(&sup.mu);
 	CK_RV rv = start(k, 0, &h);
 	log_quiet = 0;
-	if (rv == CKR_OK) {
+	/* Kept for C_Initialize when it came from the plan a C_Initialize
+	 * of this environment makes; else ended. */
+	if (rv == CKR_OK && plan == NULL) {
 		h->dead = 1;
 		host_end(h, 1);
 	}
 	pthread_mutex_lock(&sup.mu);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK && plan != NULL) {
+		sup.probe = h;
+		sup.probe_plan = plan;
+		sup.probe_len = len;
+		plan = NULL;
+	} else if (rv == CKR_OK) {
 		host_unref(h);
+	}
+	free(plan);
 	sup.starting = 0;
 	pthread_cond_broadcast(&sup.started);
 	kit_unref(k);
@@ -1278,6 +1334,9 @@ void p11i_sup_forked(void)
 	sup.inherited = sup.initialized;
 	sup.initialized = 0;
 	sup.host = NULL; /* forgotten, never killed: it is the parent's */
+	sup.probe = NULL;
+	free(sup.probe_plan);
+	sup.probe_plan = NULL;
 	sup.next_start = sup.backoff = 0;
 	free(sup.failed);
 	sup.failed = NULL;

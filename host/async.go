@@ -9,6 +9,7 @@ import "C"
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/p11isolate/p11isolate/internal/p11calls"
@@ -28,6 +29,9 @@ var async struct {
 	sync.Mutex
 	sessions map[uint64]uint64 // asynchronous session -> its slot
 	kept     map[asyncKey]keptBuf
+	// open counts the asynchronous sessions: with none, which is every
+	// 2.40 application, a call pays one atomic load for all this.
+	open atomic.Int32
 }
 
 type asyncKey struct {
@@ -45,6 +49,9 @@ type keptBuf struct {
 func (k keptBuf) free() { C.free(k.p) }
 
 func isAsyncSession(s uint64) bool {
+	if async.open.Load() == 0 {
+		return false
+	}
 	async.Lock()
 	defer async.Unlock()
 	_, ok := async.sessions[s]
@@ -118,11 +125,15 @@ func dropSessions(match func(session, slot uint64) bool) {
 			delete(async.kept, key)
 		}
 	}
+	async.open.Store(int32(len(async.sessions)))
 }
 
 // asyncAfter updates the record of asynchronous sessions after call f
 // returned rv; the reply is encoded, so buffers no one holds can go.
 func (c *call) asyncAfter(f p11calls.Func, rv uint64) {
+	if async.open.Load() == 0 && (f.ID != p11calls.IDOpenSession || c.args[1]&C.CKF_ASYNC_SESSION == 0) {
+		return
+	}
 	s := uint64(c.args[0])
 	async.Lock()
 	defer async.Unlock()
@@ -133,6 +144,7 @@ func (c *call) asyncAfter(f p11calls.Func, rv uint64) {
 				async.sessions = map[uint64]uint64{}
 			}
 			async.sessions[ulongAt(c.args[4])] = uint64(c.args[0])
+			async.open.Store(int32(len(async.sessions)))
 		}
 	case f.ID == p11calls.IDCloseSession:
 		if rv == C.CKR_OK {

@@ -44,6 +44,26 @@ func initialize(argp uintptr) rv {
 	return rv(C.p11i_sup_initialize(unsafe.Pointer(&b[0]), C.size_t(len(b)), &in, C.uintptr_t(argp)))
 }
 
+// p11i_go_plan makes the plan of a C_Initialize without pReserved, for the host a
+// C_GetInterface before C_Initialize starts (cshim/supervise.c, probe):
+// malloc'd, its length in *n; NULL (logged) when it cannot be made.
+//
+//export p11i_go_plan
+func p11i_go_plan(n *C.size_t) unsafe.Pointer {
+	b, err := plan.Make(environ(), nil).Encode()
+	if err != nil {
+		logf("encoding the settings: %v", err)
+		return nil
+	}
+	p := C.malloc(C.size_t(len(b)))
+	if p == nil {
+		return nil
+	}
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	*n = C.size_t(len(b))
+	return p
+}
+
 // environ returns C's environment now, not Go's copy from load time: an
 // application's setenv before C_Initialize must count.
 func environ() []string {
