@@ -61,5 +61,24 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -I"$root/cshim
 check "tests/mod32/check.c directly against the 3.2 module" "$work/check" "$mod32"
 check "tests/mod32/check.c through the proxy" env P11ISOLATE_MODULE="$mod32" "$work/check" "$lib" --proxy
 
+# 3. The same run traced: the 3.x calls are named, their arguments by kind,
+# and neither the PIN nor C_LoginUser's user name appears.
+check "tests/mod32/check.c through the proxy, traced" \
+	env P11ISOLATE_MODULE="$mod32" P11ISOLATE_TRACE="$work/trace.json" "$work/check" "$lib" --proxy
+check "the trace: every line JSON; the 3.x calls and mechanisms named; no PIN, no user name" python3 - "$work/trace.json" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+fns = {l["fn"] for l in lines}
+want = {"C_EncapsulateKey", "C_DecapsulateKey", "C_EncryptMessage", "C_SignMessage", "C_VerifySignature",
+        "C_AsyncComplete", "C_AsyncJoin", "C_LoginUser", "C_SessionCancel", "C_WrapKeyAuthenticated"}
+missing = want - fns
+text = open(sys.argv[1]).read()
+ok = not missing and "CKM_ML_KEM" in text and "CKR_PENDING" in text and "alice" not in text and '"1234"' not in text
+if not ok:
+    print(f"missing {sorted(missing)}; ML_KEM named: {'CKM_ML_KEM' in text}; CKR_PENDING: {'CKR_PENDING' in text}; "
+          f"user name: {'alice' in text}", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+
 ((fail == 0)) && echo "threex: all checks passed"
 exit "$fail"

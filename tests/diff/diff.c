@@ -491,16 +491,19 @@ static const char *const func_names[] = {
 };
 static unsigned long func_calls[ARRAY_LEN(func_names)];
 
-static void hit(const char *name)
+/* tally counts a call of name in a coverage table (names, calls, n). */
+static void tally(const char *const *names, unsigned long *calls, size_t n, const char *name)
 {
-	for (size_t i = 0; i < ARRAY_LEN(func_names); i++)
-		if (strcmp(func_names[i], name) == 0) {
-			func_calls[i]++;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0) {
+			calls[i]++;
 			return;
 		}
 	fprintf(stderr, "diff: unknown function %s\n", name);
 	exit(2);
 }
+
+static void hit(const char *name) { tally(func_names, func_calls, ARRAY_LEN(func_names), name); }
 
 static CK_FUNCTION_LIST_PTR F;
 #define P(fn) (hit(#fn), F->fn)
@@ -4391,16 +4394,7 @@ static const char *const func3_names[] = {
 #define N_FUNC30 24
 static unsigned long func3_calls[ARRAY_LEN(func3_names)];
 
-static void hit3(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_LEN(func3_names); i++)
-		if (strcmp(func3_names[i], name) == 0) {
-			func3_calls[i]++;
-			return;
-		}
-	fprintf(stderr, "diff: unknown 3.x function %s\n", name);
-	exit(2);
-}
+static void hit3(const char *name) { tally(func3_names, func3_calls, ARRAY_LEN(func3_names), name); }
 
 static struct fl32 *F3;		    /* the highest "PKCS 11" interface's list (3.2 members: only if v32) */
 static int v32;			    /* F3 is a 3.2 list */

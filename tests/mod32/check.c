@@ -273,10 +273,11 @@ static void check_interfaces(CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_IN
 	RV(CKR_ARGUMENTS_BAD, get(UTF8("PKCS 11"), &v31, &in, 0));
 	RV(CKR_ARGUMENTS_BAD, get(UTF8("PKCS 12"), NULL, &in, 0));
 	RV(CKR_ARGUMENTS_BAD, get(UTF8("PKCS 11"), &v32, NULL, 0));
+	/* The flags are the module's, through the proxy too. */
+	RV(CKR_OK, get(UTF8("PKCS 11"), &v32, &in, CKF_INTERFACE_FORK_SAFE));
+	CHECK(in->flags == CKF_INTERFACE_FORK_SAFE);
+	RV(CKR_ARGUMENTS_BAD, get(UTF8("PKCS 11"), &v30, &in, CKF_INTERFACE_FORK_SAFE));
 	if (!proxied) {
-		RV(CKR_OK, get(UTF8("PKCS 11"), &v32, &in, CKF_INTERFACE_FORK_SAFE));
-		CHECK(in->flags == CKF_INTERFACE_FORK_SAFE);
-		RV(CKR_ARGUMENTS_BAD, get(UTF8("PKCS 11"), &v30, &in, CKF_INTERFACE_FORK_SAFE));
 		RV(CKR_OK, get(UTF8("Vendor mod32"), &v10, &in, 0));
 		/* Its list: a version, then Mod32_Describe(buf, &len). */
 		struct {
@@ -316,10 +317,9 @@ static void check_interfaces(CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_IN
 		CHECK(strcmp((char *)list[i].pInterfaceName, "PKCS 11") == 0);
 		CHECK(v->major == versions[i][0] && v->minor == versions[i][1]);
 	}
-	if (!proxied) {
-		CHECK(list[0].flags == CKF_INTERFACE_FORK_SAFE && list[1].flags == 0 && list[2].flags == 0);
+	CHECK(list[0].flags == CKF_INTERFACE_FORK_SAFE && list[1].flags == 0 && list[2].flags == 0);
+	if (!proxied)
 		CHECK(strcmp((char *)list[3].pInterfaceName, "Vendor mod32") == 0);
-	}
 	for (CK_ULONG i = 0; i < n; i++)
 		printf("# interface %lu: \"%s\" %d.%d flags 0x%lx\n", i, (char *)list[i].pInterfaceName,
 		       ((CK_VERSION *)list[i].pFunctionList)->major, ((CK_VERSION *)list[i].pFunctionList)->minor,
@@ -976,6 +976,47 @@ static void check_rest(void)
 	RV(CKR_CRYPTOKI_NOT_INITIALIZED, f->v2.C_Finalize(NULL));
 }
 
+/* The 3.0 interface, asked for by name and version, used through its own
+ * list: a 3.0 application's view (C_LoginUser, message-based encryption
+ * with a generated IV, C_SessionCancel). */
+static void check_v30(CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))
+{
+	CK_VERSION v30 = { 3, 0 };
+	CK_INTERFACE_PTR in = NULL;
+	CK_SESSION_HANDLE s;
+	CK_MECHANISM m = { CKM_AES_GCM, NULL, 0 };
+	uint8_t key[32], iv[12] = { 0x30 }, tag[16], ct[sizeof msg], pt[sizeof msg], want_ct[sizeof msg], want_tag[16];
+	CK_GCM_MESSAGE_PARAMS p = { iv, sizeof iv, 8, CKG_GENERATE_COUNTER, tag, 128 };
+	CK_ULONG n;
+
+	RV(CKR_OK, get(UTF8("PKCS 11"), &v30, &in, 0));
+	const struct fl32 *f30 = in->pFunctionList; /* its 3.0 members only */
+	CHECK(f30->v2.version.major == 3 && f30->v2.version.minor == 0);
+	RV(CKR_OK, f30->v2.C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s));
+	f30->v2.C_Logout(s); /* the token's login, of the checks before */
+	RV(CKR_PIN_INCORRECT, f30->C_LoginUser(s, CKU_USER, UTF8("1234"), 4, UTF8("bob"), 3));
+	RV(CKR_OK, f30->C_LoginUser(s, CKU_USER, UTF8("1234"), 4, UTF8("alice"), 5));
+	CK_OBJECT_HANDLE k = gen_secret(s, CKM_AES_KEY_GEN, 32);
+	CHECK(value(s, k, key, sizeof key) == 32);
+	RV(CKR_OK, f30->C_MessageEncryptInit(s, &m, k));
+	n = sizeof ct;
+	RV(CKR_OK, f30->C_EncryptMessage(s, &p, sizeof p, NULL, 0, (CK_BYTE_PTR)msg, sizeof msg, ct, &n));
+	CHECK(n == sizeof msg && iv[0] == 0x30 && memcmp(iv + 1, "\0\0\0\0\0\0\0\0\0\0\0", 11) != 0);
+	toy_seal(key, sizeof key, iv, sizeof iv, NULL, 0, msg, sizeof msg, want_ct, want_tag, 16);
+	CHECK(memcmp(ct, want_ct, sizeof msg) == 0 && memcmp(tag, want_tag, 16) == 0);
+	RV(CKR_OK, f30->C_MessageEncryptFinal(s));
+	RV(CKR_OK, f30->C_MessageDecryptInit(s, &m, k));
+	p.ivGenerator = CKG_NO_GENERATE;
+	n = sizeof pt;
+	RV(CKR_OK, f30->C_DecryptMessage(s, &p, sizeof p, NULL, 0, ct, sizeof ct, pt, &n));
+	CHECK(n == sizeof msg && memcmp(pt, msg, sizeof msg) == 0);
+	RV(CKR_OK, f30->C_SessionCancel(s, CKF_MESSAGE_DECRYPT));
+	RV(CKR_OPERATION_NOT_INITIALIZED, f30->C_DecryptMessage(s, &p, sizeof p, NULL, 0, ct, sizeof ct, pt, &n));
+	RV(CKR_OK, f30->v2.C_Logout(s));
+	RV(CKR_OK, f30->v2.C_CloseSession(s));
+	RV(CKR_OK, f->v2.C_Login(s1, CKU_USER, UTF8("1234"), 4)); /* as the checks after expect */
+}
+
 int main(int argc, char **argv)
 {
 	void *lib;
@@ -1013,6 +1054,7 @@ int main(int argc, char **argv)
 	check_wrap();
 	check_cancel();
 	check_async();
+	check_v30(get);
 	check_rest();
 	printf("ok %d checks\n", n_checks);
 	return 0;
