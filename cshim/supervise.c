@@ -685,10 +685,17 @@ static uint64_t next_gen(uint64_t g) { return g + 1 >= 1 << 16 ? 1 : g + 1; }
  * Called by start (sup.mu released, sup.starting set). */
 static struct host *adopt(struct p11i_kit *k)
 {
+	struct pollfd pf;
+
 	pthread_mutex_lock(&sup.mu);
 	struct host *h = sup.probe;
 	int match = sup.probe_match;
 	sup.probe = NULL;
+	/* One that ended while it waited (its pidfd readable) is no use. */
+	if (h != NULL && match && h->pidfd >= 0) {
+		pf = (struct pollfd){ .fd = h->pidfd, .events = POLLIN };
+		match = poll(&pf, 1, 0) == 0;
+	}
 	if (h != NULL && match) {
 		kit_unref(h->kit);
 		h->kit = k;
@@ -1137,10 +1144,12 @@ CK_RV p11i_sup_initialize(const void *plan, size_t len, const struct p11i_init *
 	return rv;
 }
 
-/* probe starts a host only to learn the vendor's interfaces, and ends it:
- * C_GetInterface comes before C_Initialize, with the settings of the
- * environment (sup.mu held, released during the start). Its failures are
- * not logged: C_Initialize, with the same settings, will say why. */
+/* probe starts a host to learn the vendor's interfaces: C_GetInterface
+ * comes before C_Initialize, with the settings of the environment (sup.mu
+ * held, released during the start). The host waits for a C_Initialize of
+ * the same settings to take it over (adopt); one made from the settings in
+ * force (after a C_Finalize) is ended at once. Its failures are not
+ * logged: C_Initialize, with the same settings, will say why. */
 static void probe(void)
 {
 	struct p11i_kit *k = sup.kit;
