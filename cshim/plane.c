@@ -438,9 +438,17 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 			break;
 		case 'U':
 		case 'P':
+			out_ulong(c, a[0]);
+			break;
 		case 'S':
 		case 'O':
-			out_ulong(c, a[0]);
+			/* A handle variable holds the application's number: the
+			 * vendor gets its own for it (0 for one it never issued),
+			 * so a vendor that leaves it alone is seen to. */
+			if (a[0] == 0)
+				p11i_mpw_nil(&c->w);
+			else
+				p11i_mpw_uint(&c->w, map(c->to_vendor, c->gen, prefill(a[0])));
 			break;
 		default: { /* i j k e q: output structures, with the application's bytes */
 			unsigned size = p11i_info_size(*k);

@@ -654,9 +654,12 @@ func (c *call) encodeOut(e *wire.Encoder, o *out, rv uint64) {
 			e.Nil()
 		}
 	case 'U', 'P', 'S', 'O':
-		// A failed call that left the variable alone sends nil; otherwise the
-		// value goes back (it may need remapping even when it looks the same).
-		if o.p != 0 && (ok || ulongAt(o.p) != o.cap) {
+		// A call that left the variable alone sends nil. A value goes back
+		// when the vendor wrote one; a number (U, P) also with CKR_OK. A
+		// handle (S, O) arrived as the vendor's own number for what the
+		// application held (0: none), so an unchanged one is a variable
+		// left alone: sent back, it would be mapped to a fresh number.
+		if o.p != 0 && (ulongAt(o.p) != o.cap || (ok && (o.kind == 'U' || o.kind == 'P'))) {
 			e.Uint(ulongAt(o.p))
 		} else {
 			e.Nil()

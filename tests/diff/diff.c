@@ -9,6 +9,10 @@
  *                              3.2; or libp11isolate.so in front of it); the
  *                              vendor's C_Initialize pReserved, if any, comes
  *                              from DIFF_INIT_RESERVED
+ *   diff run3-forked TARGET MODULE LOG
+ *                              the same script and probes in processes
+ *                              forked from a parent that used MODULE first
+ *                              (two parents: see below)
  *   diff compare LOG_A LOG_B   compare two logs line by line, print every
  *                              difference and a summary per area
  *
@@ -67,6 +71,23 @@
  * C_AsyncComplete, C_AsyncGetID, C_AsyncJoin: the result in the caller's
  * buffer, CK_ASYNC_DATA.pValue naming it); then finalize and coverage.
  * Handles are logged as "new", "unchanged" or "same object as NAME".
+ *
+ * run3-forked runs the 3.x script and its probes in children of two
+ * parent processes (each forked by the supervisor, which still never loads
+ * the module), their areas prefixed with the parent's name: "ifparent/"
+ * (the parent called C_GetInterfaceList and C_GetInterface only: through
+ * the proxy, a host started just to learn the interfaces, which a child
+ * must not use; after its children it asks again and initializes) and
+ * "initparent/" (the parent initialized the module through the 3.x list,
+ * opened a session and encrypted a message with AES-GCM, the session and
+ * the message operation kept across the fork; after its children it
+ * encrypts the same message in that session again, compared with the
+ * first). The child of an initialized parent takes
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED from its C_Initialize as success, the
+ * code itself compared (SoftHSM2, softokn and mod32 directly answer so;
+ * the proxy answers so by design), and notes what the state it inherited
+ * is to it: a module loaded directly may let the child use it, the proxy
+ * does not (README). A parent's area "parent" holds its own observations.
  *
  * Output calls follow a probe protocol (see yrun): a NULL-buffer length
  * query, capacity 0, capacity one short (each must leave the buffer alone
@@ -402,6 +423,8 @@ static const char *ulong_s(CK_ULONG v)
 
 static FILE *logf_;
 static const char *cur_area = "start";
+static char area_prefix[32]; /* run3-forked: the parent's behaviour, before every area's name */
+static char area_buf[96];
 static char last_step[160];
 static unsigned long n_lines;
 
@@ -463,7 +486,8 @@ static void on_alarm(int sig)
 
 static void set_area(const char *a, unsigned seconds)
 {
-	cur_area = a;
+	snprintf(area_buf, sizeof area_buf, "%s%s", area_prefix, a);
+	cur_area = area_buf;
 	snprintf(last_step, sizeof last_step, "(start of area)");
 	alarm(seconds);
 }
@@ -4420,6 +4444,23 @@ static const struct target targets[] = {
 };
 static const struct target *T;
 
+/* run3-forked: in a process forked from a parent that used the module,
+ * what that parent did (FORK_IFS: C_GetInterfaceList and C_GetInterface
+ * only; FORK_INIT: C_Initialize, a session and a message encryption, the
+ * session kept), and FORK_INIT's session, which the child inherits the
+ * handle of. */
+enum { FORK_NONE, FORK_IFS, FORK_INIT };
+static int fork_mode;
+static CK_SESSION_HANDLE parent_s = CK_INVALID_HANDLE;
+
+/* A C_Initialize that initialized: in a child of an initialized parent,
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED counts as success (the state inherited
+ * stands: SoftHSM2 and mod32 directly, libp11 and p11-kit take it so). */
+static int init_ok(CK_RV rv)
+{
+	return rv == CKR_OK || (fork_mode == FORK_INIT && rv == CKR_CRYPTOKI_ALREADY_INITIALIZED);
+}
+
 static int ver_ge(CK_VERSION v, int major, int minor)
 {
 	return v.major > major || (v.major == major && v.minor >= minor);
@@ -4643,6 +4684,30 @@ static void area_interfaces(void)
 /* ------------------------------------------------------------------ */
 /* Area: C_Initialize through the 3.x list; 2.40 calls through it       */
 
+/* In a child of an initialized parent (run3-forked): what the parent's
+ * library state and session are in the child, before and after the
+ * child's own C_Initialize. Notes: a module loaded directly may let the
+ * child use the state it inherited (mod32 does: the parent's session, and
+ * every call before C_Initialize), while through the proxy the child's
+ * calls before its C_Initialize answer CKR_CRYPTOKI_NOT_INITIALIZED and
+ * the parent's handles are not valid in the child (README: a process
+ * forked after the library was loaded). The parent's session is then
+ * closed in the child, so that what follows starts from the same state
+ * on both sides (directly, only the child's copy of it is closed; the
+ * parent checks its own after the child: initparent/parent). */
+static void inherited(const char *when)
+{
+	CK_INFO info;
+	memset(&info, 0, sizeof info);
+	note(fmt("C_GetInfo %s", when), "rv=%s", rvn(P(C_GetInfo)(&info)));
+	CK_SESSION_INFO si;
+	memset(&si, 0, sizeof si);
+	CK_RV rv = P(C_GetSessionInfo)(parent_s, &si);
+	note(fmt("the parent's session %s: C_GetSessionInfo", when), "rv=%s", rvn(rv));
+	if (strstr(when, "after"))
+		note(fmt("the parent's session %s: C_CloseSession", when), "rv=%s", rvn(P(C_CloseSession)(parent_s)));
+}
+
 static void area_init3(void)
 {
 	set_area("init", 60);
@@ -4653,10 +4718,14 @@ static void area_init3(void)
 	 * proxy the host passes P11ISOLATE_VENDOR_RESERVED (run.sh). */
 	a.pReserved = getenv("DIFF_INIT_RESERVED");
 	note("pReserved", "%s", a.pReserved ? "the vendor's configuration string" : "NULL");
+	if (fork_mode == FORK_INIT)
+		inherited("before the child's C_Initialize");
 	CK_RV rv = P(C_Initialize)(&a);
 	rrv("C_Initialize through the 3.x list", rv);
-	if (rv != CKR_OK)
+	if (!init_ok(rv))
 		_exit(2);
+	if (fork_mode == FORK_INIT)
+		inherited("after the child's C_Initialize");
 
 	/* The interface list after C_Initialize, and through the list. */
 	CK_INTERFACE tmp[MAX_IFS];
@@ -6283,6 +6352,10 @@ static void probe3(const void *arg)
 	a.flags = CKF_OS_LOCKING_OK;
 	a.pReserved = getenv("DIFF_INIT_RESERVED");
 	CK_RV rv = P(C_Initialize)(&a);
+	if (fork_mode != FORK_NONE)
+		rrv(fmt("%s setup: C_Initialize in the forked child", n), rv);
+	if (init_ok(rv))
+		rv = CKR_OK;
 	refresh_slots();
 	main_slot = T->slot ? slot_by_name(T->slot) : n_slots ? slots[0].id : BAD_SLOT;
 	if (rv == CKR_OK)
@@ -6380,7 +6453,171 @@ static void run3_script(const void *arg)
 	area_coverage3();
 }
 
-static int run3_side(const char *target, const char *module, const char *log)
+/* ------------------------------------------------------------------ */
+/* run3-forked: the 3.x script in children of a parent that used the    */
+/* module. Two parents, each a process of the supervisor's (which still */
+/* never loads the module), each with its own prefix on its areas:      */
+/*   ifparent/    C_GetInterfaceList and C_GetInterface, no             */
+/*                C_Initialize (through the proxy: a host started only  */
+/*                to learn the interfaces, which a child must not use); */
+/*                after the children, the list again and a C_Initialize */
+/*   initparent/  C_Initialize through the 3.x list, a session, an      */
+/*                AES-GCM message encryption (the caller's IV: the same */
+/*                bytes every time), the session and the operation kept */
+/*                across the fork; after the children, the same message */
+/*                again in that session, compared with the first        */
+/* Each forks the whole script and every probe, as run3 does.           */
+
+struct fork_parent {
+	int mode;
+	const char *prefix;
+};
+static const struct fork_parent fork_parents[] = {
+	{FORK_IFS, "ifparent/"},
+	{FORK_INIT, "initparent/"},
+};
+
+/* A child's start: the parent's tallies and names are not the child's. */
+static void child_reset(int mode)
+{
+	fork_mode = mode;
+	memset(func_calls, 0, sizeof func_calls);
+	memset(func3_calls, 0, sizeof func3_calls);
+	n_objs = 0;
+	F3 = NULL, F = NULL, v32 = 0;
+	n_ifl = 0;
+}
+
+static const struct fork_parent *cur_parent; /* set by parent3 before it forks */
+
+static void forked_script(const void *arg)
+{
+	child_reset(cur_parent->mode);
+	run3_script(arg);
+}
+
+static void forked_probe(const void *arg)
+{
+	child_reset(cur_parent->mode);
+	probe3(arg);
+}
+
+/* The parent's message: AES-GCM, the caller's IV, in parent_s. */
+static CK_RV parent_message(const char *step, CK_BYTE *ct, CK_ULONG *ctlen, CK_BYTE *tag)
+{
+	CK_BYTE iv[12];
+	CK_GCM_MESSAGE_PARAMS p = {iv, sizeof iv, 0, CKG_NO_GENERATE, tag, 128};
+	struct mcall c = {.fname = "C_EncryptMessage", .f = F3->C_EncryptMessage, .s = parent_s, .param = &p,
+			  .plen = sizeof p, .aad = aad, .aadlen = sizeof aad, .in = msg, .inlen = GCM_LEN,
+			  .iv = iv, .iv0 = iv12, .ivlen = sizeof iv, .tag = tag, .taglen = 16, .tag_out = 1};
+	return mrun(step, &c, M_DET, ct, ctlen);
+}
+
+static void parent3(const void *arg)
+{
+	const struct fork_parent *fp = arg;
+	cur_parent = fp;
+	snprintf(area_prefix, sizeof area_prefix, "%s", fp->prefix);
+	set_area("parent", 60);
+	if (load3(1) || !get_interface_list || !get_interface) {
+		rec("load", "failed");
+		_exit(2);
+	}
+	CK_ULONG n = SENTINEL_LEN;
+	hit3("C_GetInterfaceList");
+	CK_RV rv = get_interface_list(NULL, &n);
+	rec("C_GetInterfaceList(NULL)", "rv=%s", rvn(rv));
+	note("C_GetInterfaceList(NULL) count", "%s", lens(n)); /* the proxy offers the "PKCS 11" ones only */
+	CK_INTERFACE before[MAX_IFS], after[MAX_IFS];
+	CK_ULONG n_before = MAX_IFS, n_after = MAX_IFS;
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(before, &n_before);
+	rec("C_GetInterfaceList", "rv=%s", rvn(rv));
+	if (rv != CKR_OK)
+		n_before = 0;
+	if (select3()) {
+		rec("the 3.x list", "none");
+		_exit(2);
+	}
+	rec("C_GetInterface(\"PKCS 11\", the highest version)", "rv=CKR_OK version=%d.%d functions=%zu/%zu",
+	    F3->v2.version.major, F3->v2.version.minor, nonnull_fns(F3), list_len(list_version(F3)));
+
+	CK_BYTE ct0[OUTCAP], tag0[16], ct1[OUTCAP], tag1[16];
+	CK_ULONG ct0len = 0, ct1len = 0;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	CK_RV rv0 = CKR_GENERAL_ERROR;
+	if (fp->mode == FORK_INIT) {
+		CK_C_INITIALIZE_ARGS a;
+		memset(&a, 0, sizeof a);
+		a.flags = CKF_OS_LOCKING_OK;
+		a.pReserved = getenv("DIFF_INIT_RESERVED");
+		rrv("C_Initialize through the 3.x list", rv = P(C_Initialize)(&a));
+		if (rv != CKR_OK)
+			_exit(2);
+		refresh_slots();
+		main_slot = T->slot ? slot_by_name(T->slot) : n_slots ? slots[0].id : BAD_SLOT;
+		rec("the parent's slot", "%s", slotn(main_slot));
+		rv = P(C_OpenSession)(main_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &parent_s);
+		rec("C_OpenSession", "rv=%s", rvn(rv));
+		CK_ATTRIBUTE t[] = {AV(CKA_CLASS, cls_secret), AV(CKA_KEY_TYPE, kt_aes), AV(CKA_TOKEN, no),
+				    AV(CKA_PRIVATE, no), AV(CKA_VALUE, aes128_v), AV(CKA_ENCRYPT, yes),
+				    AV(CKA_DECRYPT, yes)};
+		rv = P(C_CreateObject)(parent_s, t, ARRAY_LEN(t), &key);
+		rec("C_CreateObject (AES-128, a session object)", "rv=%s", rvn(rv));
+		CK_MECHANISM m = {CKM_AES_GCM, NULL, 0};
+		rrv("C_MessageEncryptInit(AES-GCM)", Q(C_MessageEncryptInit)(parent_s, &m, key));
+		rv0 = parent_message("C_EncryptMessage before the fork", ct0, &ct0len, tag0);
+	}
+
+	/* The children: the script, then every probe. */
+	alarm(0);
+	supervise(fmt("%s%s 3.x script", fp->prefix, T->name), forked_script, NULL);
+	for (size_t i = 0; i < ARRAY_LEN(probes3); i++)
+		supervise(fmt("%sprobe %s", fp->prefix, probes3[i].name), forked_probe, &i);
+
+	/* The parent after its children. */
+	set_area("parent", 60);
+	hit3("C_GetInterfaceList");
+	rv = get_interface_list(after, &n_after);
+	int same = rv == CKR_OK && n_after == n_before;
+	for (CK_ULONG i = 0; same && i < n_after; i++)
+		same = after[i].pFunctionList == before[i].pFunctionList && after[i].flags == before[i].flags &&
+		       after[i].pInterfaceName && before[i].pInterfaceName &&
+		       strcmp((const char *)after[i].pInterfaceName, (const char *)before[i].pInterfaceName) == 0;
+	rec("after the children: C_GetInterfaceList", "rv=%s entries=%s", rvn(rv), same ? "as before" : "DIFFERENT");
+	CK_INFO info;
+	if (fp->mode == FORK_IFS) {
+		CK_C_INITIALIZE_ARGS a;
+		memset(&a, 0, sizeof a);
+		a.flags = CKF_OS_LOCKING_OK;
+		a.pReserved = getenv("DIFF_INIT_RESERVED");
+		rrv("after the children: C_Initialize through the 3.x list", rv = P(C_Initialize)(&a));
+		if (rv == CKR_OK) {
+			memset(&info, 0, sizeof info);
+			rv = P(C_GetInfo)(&info);
+			rec("after the children: C_GetInfo", "rv=%s cryptoki=%d.%d", rvn(rv), info.cryptokiVersion.major,
+			    info.cryptokiVersion.minor);
+			rrv("after the children: C_Finalize", P(C_Finalize)(NULL));
+		}
+		return;
+	}
+	CK_SESSION_INFO si;
+	memset(&si, 0, sizeof si);
+	rv = P(C_GetSessionInfo)(parent_s, &si);
+	rec("after the children: C_GetSessionInfo", "rv=%s slot=%s state=%lu flags=0x%lx", rvn(rv),
+	    rv == CKR_OK ? slotn(si.slotID) : "-", si.state, si.flags);
+	rv = parent_message("after the children: C_EncryptMessage", ct1, &ct1len, tag1);
+	if (rv0 == CKR_OK && rv == CKR_OK)
+		rec("after the children: the message", "%s",
+		    ct1len == ct0len && memcmp(ct0, ct1, ct0len) == 0 && memcmp(tag0, tag1, sizeof tag0) == 0
+			    ? "the same ciphertext and tag as before the fork"
+			    : "DIFFERENT from before the fork");
+	rrv("after the children: C_MessageEncryptFinal", Q(C_MessageEncryptFinal)(parent_s));
+	rrv("after the children: C_CloseSession", P(C_CloseSession)(parent_s));
+	rrv("after the children: C_Finalize", P(C_Finalize)(NULL));
+}
+
+static int run3_side(const char *target, const char *module, const char *log, int forked)
 {
 	for (size_t i = 0; i < ARRAY_LEN(targets); i++)
 		if (strcmp(targets[i].name, target) == 0)
@@ -6397,9 +6634,14 @@ static int run3_side(const char *target, const char *module, const char *log)
 	}
 	signal(SIGALRM, on_alarm);
 	fill_inputs();
-	supervise(fmt("%s 3.x script", T->name), run3_script, NULL);
-	for (size_t i = 0; i < ARRAY_LEN(probes3); i++)
-		supervise(fmt("probe %s", probes3[i].name), probe3, &i);
+	if (forked) {
+		for (size_t i = 0; i < ARRAY_LEN(fork_parents); i++)
+			supervise(fmt("%sparent", fork_parents[i].prefix), parent3, &fork_parents[i]);
+	} else {
+		supervise(fmt("%s 3.x script", T->name), run3_script, NULL);
+		for (size_t i = 0; i < ARRAY_LEN(probes3); i++)
+			supervise(fmt("probe %s", probes3[i].name), probe3, &i);
+	}
 	fclose(logf_);
 	return 0;
 }
@@ -6570,12 +6812,20 @@ static int compare(const char *pa, const char *pb)
 		       b->occ ? fmt(" (#%zu)", b->occ + 1) : "", b->val);
 		ac->diffs++, diffs++;
 	}
-	/* Coverage, as the direct side recorded it. */
+	/* Coverage, as the direct side recorded it: the area "coverage", or
+	 * (run3-forked, the same script under each parent) the first
+	 * "PREFIX/coverage". */
 	unsigned long fcalled = 0, fall = 0, mex = 0, mref = 0, mnot = 0;
 	char refused[2048] = "", notex[2048] = "";
+	const char *cov = NULL;
+	for (size_t k = 0; k < A.n && !cov; k++) {
+		const char *slash = strrchr(A.l[k].area, '/');
+		if (!A.l[k].note && strcmp(slash ? slash + 1 : A.l[k].area, "coverage") == 0)
+			cov = A.l[k].area;
+	}
 	for (size_t k = 0; k < A.n; k++) {
 		struct line *a = &A.l[k];
-		if (a->note || strcmp(a->area, "coverage") != 0)
+		if (a->note || !cov || strcmp(a->area, cov) != 0)
 			continue;
 		if (strncmp(a->step, "C_", 2) == 0) {
 			fall++;
@@ -6615,10 +6865,12 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "run-forked") == 0)
 		return run_side(argv[2], argv[3], 1);
 	if (argc == 5 && strcmp(argv[1], "run3") == 0)
-		return run3_side(argv[2], argv[3], argv[4]);
+		return run3_side(argv[2], argv[3], argv[4], 0);
+	if (argc == 5 && strcmp(argv[1], "run3-forked") == 0)
+		return run3_side(argv[2], argv[3], argv[4], 1);
 	if (argc == 4 && strcmp(argv[1], "compare") == 0)
 		return compare(argv[2], argv[3]);
-	fprintf(stderr, "usage: %s run|run-forked MODULE LOG | run3 softokn|mod32 MODULE LOG | compare DIRECT_LOG PROXY_LOG\n",
+	fprintf(stderr, "usage: %s run|run-forked MODULE LOG | run3|run3-forked softokn|mod32 MODULE LOG | compare DIRECT_LOG PROXY_LOG\n",
 		argv[0]);
 	return 2;
 }

@@ -21,7 +21,16 @@
 #            P11ISOLATE_VENDOR_RESERVED, the application's pReserved NULL.
 #   mod32    tests/mod32 (3.2): build/tests/libmod32.so, made by the
 #            Makefile's rule when it is out of date.
-# A 3.x comparison passes only if the direct side's script ran to its end.
+# Each also runs forked ("softokn-forked", "mod32-forked", after its plain
+# form, on fresh databases for softokn): diff.c's run3-forked, the whole
+# 3.x script and its probes in children of two parent processes that
+# loaded the library first, one that called only C_GetInterfaceList and
+# C_GetInterface ("ifparent/" areas), one that initialized it through the
+# 3.x list and kept a session with a message encryption active
+# ("initparent/" areas; after its children it encrypts the same message
+# again, compared with the first).
+# A 3.x comparison passes only if the direct side's script ran to its end
+# (forked: under both parents).
 #
 # A side's run is a supervisor process that never loads the module: it runs
 # the main script in one child process and each isolated probe (calls that
@@ -36,7 +45,8 @@
 #   P11TEST_SOFTOKN   NSS softokn (default /usr/lib/x86_64-linux-gnu/libsoftokn3.so)
 #   P11TEST_MOD32     the 3.2 test module (default build/tests/libmod32.so, built)
 #   DIFF_ONLY         the comparisons to run, separated by spaces: softhsm (or
-#                     run, run-forked), softokn, mod32 (default: all)
+#                     run, run-forked), softokn, softokn-forked, mod32,
+#                     mod32-forked (default: all)
 #   DIFF_KEEP         keep the work directory (logs: NAME-direct.log,
 #                     NAME-proxy.log, NAME-proxy-lib.log) and print its path
 set -euo pipefail
@@ -58,23 +68,24 @@ wanted() {
 if wanted softhsm || wanted run || wanted run-forked; then
 	[[ -f $softhsm ]] || { echo "diff: SoftHSM2 not found at $softhsm" >&2; exit 2; }
 fi
-if wanted softokn; then
+if wanted softokn || wanted softokn-forked; then
 	[[ -f $softokn ]] ||
 		{ echo "diff: NSS softokn not found at $softokn (apt-get install libnss3)" >&2; exit 2; }
 	command -v certutil >/dev/null 2>&1 ||
 		{ echo "diff: certutil is missing (apt-get install libnss3-tools)" >&2; exit 2; }
 fi
-if wanted mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
+wanted_mod32() { wanted mod32 || wanted mod32-forked; }
+if wanted_mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
 	[[ -f tests/mod32/mod32.c ]] || { echo "diff: tests/mod32/mod32.c missing" >&2; exit 2; }
 fi
 
 mkdir -p build/tests
 gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -I/usr/include/p11-kit-1 -Icshim -o "$bin" tests/diff/diff.c -ldl -lpthread
 # The 3.2 test module: the Makefile's rule (a no-op when it is up to date).
-if wanted mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
+if wanted_mod32 && [[ -z ${P11TEST_MOD32:-} ]]; then
 	make -s build/tests/libmod32.so
 fi
-if wanted mod32; then
+if wanted_mod32; then
 	[[ -f $mod32 ]] || { echo "diff: $mod32 missing" >&2; exit 2; }
 fi
 
@@ -88,23 +99,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# report NAME DIRECT_RC PROXY_RC COMPARE_RC [DIRECT_LOG]: one comparison's
-# PASS or FAIL line. With DIRECT_LOG (a 3.x comparison), the direct side's
-# script must have run to its end: two logs that agree because both sides
-# stopped early are no pass.
+# report NAME DIRECT_RC PROXY_RC COMPARE_RC [DIRECT_LOG [SCRIPTS]]: one
+# comparison's PASS or FAIL line. With DIRECT_LOG (a 3.x comparison), the
+# direct side's script must have run to its end (SCRIPTS times, default
+# once: run3-forked runs it under two parents): two logs that agree because
+# both sides stopped early are no pass.
 passed=0
 failed=0
 report() {
-	local name=$1 direct_rc=$2 proxy_rc=$3 cmp_rc=$4 direct_log=${5:-}
+	local name=$1 direct_rc=$2 proxy_rc=$3 cmp_rc=$4 direct_log=${5:-} scripts=${6:-1} ended=0
+	if [[ -n $direct_log ]]; then
+		ended=$(grep -c $'^supervisor\t[^\t]* 3.x script\tprocess exit status 0$' "$direct_log" || true)
+	fi
 	if ((direct_rc != 0)); then
 		echo "$name: FAIL: direct side exited with status $direct_rc"
 		sed 's/^/  direct stderr: /' "$work/$name-direct.stderr" | head -20
 	elif ((proxy_rc != 0)); then
 		echo "$name: FAIL: proxy side exited with status $proxy_rc"
 		sed 's/^/  proxy stderr: /' "$work/$name-proxy.stderr" | head -20
-	elif [[ -n $direct_log ]] && ! grep -q $'^supervisor\t[^\t]* 3.x script\tprocess exit status 0$' "$direct_log"; then
-		echo "$name: FAIL: the direct side's script did not run to its end:"
-		grep -E $'^(supervisor|load|[a-z0-9]+\twatchdog)\t' "$direct_log" | sed 's/^/  direct: /' | head -10
+	elif [[ -n $direct_log ]] && ((ended != scripts)); then
+		echo "$name: FAIL: the direct side's script ran to its end $ended time(s) of $scripts:"
+		grep -E $'^(supervisor|([a-z]+/)?load|([a-z]+/)?[a-z0-9]+\twatchdog)\t' "$direct_log" |
+			sed 's/^/  direct: /' | head -10
 	elif ((cmp_rc != 0)); then
 		echo "$name: FAIL: the direct and proxied logs differ"
 	else
@@ -149,12 +165,13 @@ for mode in run run-forked; do
 done
 
 # The PKCS#11 3.x comparisons. run3 NAME TARGET MODULE DIRECT_RESERVED
-# PROXY_RESERVED: diff.c's 3.x script for TARGET against MODULE directly
-# (DIRECT_RESERVED, if any, its C_Initialize pReserved) and through the
-# proxy (PROXY_RESERVED, if any, as P11ISOLATE_VENDOR_RESERVED; the
-# application's pReserved is NULL).
+# PROXY_RESERVED [MODE]: diff.c's 3.x script for TARGET against MODULE
+# directly (DIRECT_RESERVED, if any, its C_Initialize pReserved) and through
+# the proxy (PROXY_RESERVED, if any, as P11ISOLATE_VENDOR_RESERVED; the
+# application's pReserved is NULL). MODE: run3 (default) or run3-forked.
 run3() {
-	local name=$1 target=$2 module=$3 direct_reserved=$4 proxy_reserved=$5
+	local name=$1 target=$2 module=$3 direct_reserved=$4 proxy_reserved=$5 mode=${6:-run3} scripts=1
+	[[ $mode == run3-forked ]] && scripts=2
 	local -a direct_env=(env -u P11ISOLATE_MODULE -u P11ISOLATE_CONFIG -u P11ISOLATE_VENDOR_RESERVED
 		-u DIFF_INIT_RESERVED)
 	local -a proxy_env=(env -u P11ISOLATE_CONFIG -u P11ISOLATE_VENDOR_RESERVED -u DIFF_INIT_RESERVED
@@ -162,16 +179,16 @@ run3() {
 	[[ -n $direct_reserved ]] && direct_env+=(DIFF_INIT_RESERVED="$direct_reserved")
 	[[ -n $proxy_reserved ]] && proxy_env+=(P11ISOLATE_VENDOR_RESERVED="$proxy_reserved")
 	set +e
-	"${direct_env[@]}" timeout 300 "$bin" run3 "$target" "$module" "$work/$name-direct.log" \
+	"${direct_env[@]}" timeout 300 "$bin" "$mode" "$target" "$module" "$work/$name-direct.log" \
 		2>"$work/$name-direct.stderr"
 	local direct_rc=$?
-	"${proxy_env[@]}" timeout 300 "$bin" run3 "$target" "$lib" "$work/$name-proxy.log" \
+	"${proxy_env[@]}" timeout 300 "$bin" "$mode" "$target" "$lib" "$work/$name-proxy.log" \
 		2>"$work/$name-proxy.stderr"
 	local proxy_rc=$?
 	"$bin" compare "$work/$name-direct.log" "$work/$name-proxy.log"
 	local cmp_rc=$?
 	set -e
-	report "$name" "$direct_rc" "$proxy_rc" "$cmp_rc" "$work/$name-direct.log"
+	report "$name" "$direct_rc" "$proxy_rc" "$cmp_rc" "$work/$name-direct.log" "$scripts"
 }
 
 # softokn: one fresh database per side, the password diff.c's targets[]
@@ -186,18 +203,25 @@ nssdb() {
 nss_config() {
 	printf "configdir='sql:%s' certPrefix='' keyPrefix='' secmod='secmod.db' flags=" "$1"
 }
-if wanted softokn; then
-	nssdb "$work/softokn-direct-db" && nssdb "$work/softokn-proxy-db" ||
-		{ cat "$work/certutil.log" >&2; echo "diff: NSS database setup failed" >&2; exit 2; }
-	echo "--- softokn: NSS softokn (PKCS#11 3.0) directly vs libp11isolate.so"
-	run3 softokn softokn "$softokn" "$(nss_config "$work/softokn-direct-db")" \
-		"$(nss_config "$work/softokn-proxy-db")"
-fi
+declare -A forked_note=([run3]="" [run3-forked]=", in children forked from parents that used it")
 
-if wanted mod32; then
-	echo "--- mod32: tests/mod32 (PKCS#11 3.2) directly vs libp11isolate.so"
-	run3 mod32 mod32 "$mod32" "" ""
-fi
+# Each form on databases of its own.
+for mode in run3 run3-forked; do
+	name=softokn${mode#run3}
+	wanted "$name" || continue
+	nssdb "$work/$name-direct-db" && nssdb "$work/$name-proxy-db" ||
+		{ cat "$work/certutil.log" >&2; echo "diff: NSS database setup failed" >&2; exit 2; }
+	echo "--- $name: NSS softokn (PKCS#11 3.0) directly vs libp11isolate.so${forked_note[$mode]}"
+	run3 "$name" softokn "$softokn" "$(nss_config "$work/$name-direct-db")" \
+		"$(nss_config "$work/$name-proxy-db")" "$mode"
+done
+
+for mode in run3 run3-forked; do
+	name=mod32${mode#run3}
+	wanted "$name" || continue
+	echo "--- $name: tests/mod32 (PKCS#11 3.2) directly vs libp11isolate.so${forked_note[$mode]}"
+	run3 "$name" mod32 "$mod32" "" "" "$mode"
+done
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
