@@ -238,6 +238,13 @@ static const struct p11i_func p11i_funcs[P11I_NFUNCS] __attribute__((unused)) = 
 #define P11I_ID_C_WrapKeyAuthenticated 102
 #define P11I_ID_C_UnwrapKeyAuthenticated 103
 
+/* p11i_nested_type: whether an attribute's value is a template
+ * (p11calls.NestedAttributes). */
+static inline int p11i_nested_type(uint64_t t)
+{
+	return t == 0x40000211UL || t == 0x40000212UL || t == 0x40000213UL || t == 0x62aUL || t == 0x62bUL;
+}
+
 /* p11i_kind_params is how many C parameters a kind stands for. */
 static inline int p11i_kind_params(char k)
 {

@@ -216,6 +216,14 @@ typedef struct CK_IKE2_PRF_PLUS_DERIVE_PARAMS {
 	CK_ULONG ulSeedDataLen;
 } CK_IKE2_PRF_PLUS_DERIVE_PARAMS;
 
+/* TLS 1.2 extended master secret (RFC 7627). */
+typedef struct CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS {
+	CK_MECHANISM_TYPE prfHashMechanism;
+	CK_BYTE_PTR pSessionHash;
+	CK_ULONG ulSessionHashLen;
+	CK_VERSION_PTR pVersion; /* the vendor writes the version */
+} CK_TLS12_EXTENDED_MASTER_KEY_DERIVE_PARAMS;
+
 /* 3.0 mechanisms (those the 2.40 header lacks). */
 #define CKM_CHACHA20_KEY_GEN 0x00001225UL
 #define CKM_CHACHA20 0x00001226UL

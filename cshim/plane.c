@@ -66,11 +66,7 @@ static uint64_t ulong_at(uintptr_t p) { return *(const CK_ULONG *)p; }
 
 static uint64_t prefill(uintptr_t p) { return p11i_plausible(p, sizeof(CK_ULONG)) ? ulong_at(p) : 0; }
 
-static int nested_type(CK_ATTRIBUTE_TYPE t)
-{
-	return t == CKA_WRAP_TEMPLATE || t == CKA_UNWRAP_TEMPLATE || t == CKA_DERIVE_TEMPLATE ||
-	       t == CKA_ENCAPSULATE_TEMPLATE || t == CKA_DECAPSULATE_TEMPLATE;
-}
+static int nested_type(CK_ATTRIBUTE_TYPE t) { return p11i_nested_type(t); }
 
 /* ------------------------------------------------------------------ */
 /* The plan: writes queued until the reply checked                     */
@@ -246,18 +242,14 @@ static CK_RV message_param(struct p11i_call *c, const struct p11i_func *f, const
 		p11i_mpw_uint(&c->w, n);
 	} else if (!have) {
 		p11i_mpw_bytes(&c->w, zeros, n);
-	} else if (!mp_message_lookup(mech, &layout)) {
+	} else if (!mp_message_lookup(mech, &layout) ||
+		   (layout >= 0 && n == p11i_layouts[layout].size && structure(c, layout, p) != MP_OK)) {
 		snprintf(c->why, sizeof c->why,
 			 "%s: the per-message parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
 			 f->name, (unsigned long)mech);
 		return CKR_MECHANISM_PARAM_INVALID;
 	} else if (layout < 0 || n != p11i_layouts[layout].size) {
 		p11i_mpw_bytes(&c->w, p, n);
-	} else if (structure(c, layout, p) != MP_OK) {
-		snprintf(c->why, sizeof c->why,
-			 "%s: the per-message parameter of mechanism 0x%lx cannot be carried (mechanism parameter cannot be carried): refusing it with CKR_MECHANISM_PARAM_INVALID",
-			 f->name, (unsigned long)mech);
-		return CKR_MECHANISM_PARAM_INVALID;
 	} else if (p11i_layouts[layout].outs > 0) {
 		c->msglayout = layout;
 	}
@@ -299,7 +291,6 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 	p11i_mpw_reset(&c->w);
 	c->region_used = 0;
 	c->ncaps = 0;
-	c->outmech = 0;
 	c->mechlayout = -1;
 	c->msglayout = -1;
 	c->session = 0;
@@ -377,7 +368,6 @@ CK_RV p11i_encode(struct p11i_call *c, int id, const uintptr_t *a)
 					 f->name, (unsigned long)m->mechanism);
 				return CKR_MECHANISM_PARAM_INVALID;
 			} else if (p11i_layouts[layout].outs > 0) {
-				c->outmech = 1;
 				c->mechlayout = layout;
 			}
 			break;
@@ -788,7 +778,7 @@ int p11i_decode(struct p11i_call *c, int id, const uintptr_t *a, const void *bod
 		switch (*k) {
 		case 'm': {
 			const CK_MECHANISM *m = (const CK_MECHANISM *)a[0];
-			if (c->outmech && m != NULL)
+			if (c->mechlayout >= 0 && m != NULL)
 				mp_decode_out(c, &r, &p11i_layouts[c->mechlayout], m->pParameter, (struct mp_scope){ NULL, NULL }, ok);
 			break;
 		}

@@ -37,8 +37,7 @@ struct p11i_call {
 	size_t region_len, region_used;
 	uint64_t caps[P11I_MAX_ARGS];
 	int ncaps;
-	int outmech; /* the mechanism's parameter has outputs to bring back */
-	int mechlayout; /* ... in this layout */
+	int mechlayout; /* the mechanism's parameter has outputs to bring back: its layout; -1: none */
 	int msglayout; /* a message's parameter: its layout with outputs, -1: none */
 	uint64_t session; /* the application's session handle of the call, 0: none */
 	int fname;        /* C_Async*'s function, by ID; -1: none or unknown */

@@ -149,20 +149,24 @@ void p11i_sessions_closed_slot(uint64_t slot)
 	pthread_mutex_unlock(&sessions.mu);
 }
 
-void p11i_sessions_reset(void)
+static void forget_all(void)
 {
-	pthread_mutex_init(&sessions.mu, NULL);
 	free(sessions.t);
 	sessions.t = NULL;
 	sessions.cap = sessions.n = 0;
 }
 
+/* In a forked child: a parent thread may have held the lock at the fork. */
+void p11i_sessions_reset(void)
+{
+	pthread_mutex_init(&sessions.mu, NULL);
+	forget_all();
+}
+
 void p11i_sessions_clear(void)
 {
 	pthread_mutex_lock(&sessions.mu);
-	free(sessions.t);
-	sessions.t = NULL;
-	sessions.cap = sessions.n = 0;
+	forget_all();
 	pthread_mutex_unlock(&sessions.mu);
 }
 

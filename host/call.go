@@ -401,12 +401,6 @@ func (c *call) decodeArg(k byte, a []uintptr) int {
 	return 1
 }
 
-// isNested reports whether an attribute's value is itself a template.
-func isNested(t uint64) bool {
-	return t == C.CKA_WRAP_TEMPLATE || t == C.CKA_UNWRAP_TEMPLATE || t == C.CKA_DERIVE_TEMPLATE ||
-		t == C.CKA_ENCAPSULATE_TEMPLATE || t == C.CKA_DECAPSULATE_TEMPLATE
-}
-
 // template decodes an input template: nil and a count for NULL, or an array
 // of (type, value) where a value is nil and a length, bytes, or a nested
 // template.

@@ -18,12 +18,11 @@ import (
 // would: run() minus the C call.
 
 func funcID(name string) uint64 {
-	for _, f := range p11calls.Funcs {
-		if f.Name == name {
-			return uint64(f.ID)
-		}
+	f, ok := p11calls.ByName(name)
+	if !ok {
+		panic(name)
 	}
-	panic(name)
+	return uint64(f.ID)
 }
 
 func setUlong(p uintptr, v uint64) { *(*uint64)(ptr(p)) = v }

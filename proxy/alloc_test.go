@@ -27,12 +27,11 @@ type benchCall struct {
 }
 
 func funcByName(name string) p11calls.Func {
-	for _, f := range p11calls.Funcs {
-		if f.Name == name {
-			return f
-		}
+	f, ok := p11calls.ByName(name)
+	if !ok {
+		panic(name)
 	}
-	panic(name)
+	return f
 }
 
 func replyBody(parts func(e *wire.Encoder)) []byte {

@@ -64,14 +64,7 @@ func putUlong(b []byte, v uint64) { *(*uint64)(unsafe.Pointer(&b[0])) = v }
 // the region's (regionScenes) and the 3.x functions' (threeScenes, their
 // sessions primed).
 func scenes() []*scene {
-	fn := func(name string) p11calls.Func {
-		for _, f := range p11calls.Funcs {
-			if f.Name == name {
-				return f
-			}
-		}
-		panic(name)
-	}
+	fn := funcByName
 	mk := func(name string) *scene {
 		s := &scene{f: fn(name), arena: bytes.Repeat([]byte{guard}, 4096)}
 		return s

@@ -202,6 +202,15 @@ func callTables() []byte {
 	for _, f := range p11calls.Funcs {
 		fmt.Fprintf(&b, "#define P11I_ID_%s %d\n", f.Name, f.ID)
 	}
+	b.WriteString("\n/* p11i_nested_type: whether an attribute's value is a template\n * (p11calls.NestedAttributes). */\n")
+	b.WriteString("static inline int p11i_nested_type(uint64_t t)\n{\n\treturn ")
+	for i, t := range p11calls.NestedAttributes {
+		if i > 0 {
+			b.WriteString(" || ")
+		}
+		fmt.Fprintf(&b, "t == 0x%xUL", t)
+	}
+	b.WriteString(";\n}\n")
 	b.WriteString("\n/* p11i_kind_params is how many C parameters a kind stands for. */\n")
 	b.WriteString("static inline int p11i_kind_params(char k)\n{\n\tswitch (k) {\n")
 	for _, n := range []int{2, 3} {

@@ -223,6 +223,23 @@ const (
 	IDAsyncJoin        = 101
 )
 
+// NestedAttributes are the attribute types whose value is itself a
+// template (an array of CK_ATTRIBUTE): CKA_WRAP_TEMPLATE,
+// CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE, and 3.2's
+// CKA_ENCAPSULATE_TEMPLATE and CKA_DECAPSULATE_TEMPLATE. The proxy's C
+// (generated from this list) and the host walk them as templates.
+var NestedAttributes = []uint64{0x40000211, 0x40000212, 0x40000213, 0x62a, 0x62b}
+
+// IsNested reports whether attribute type t's value is a template.
+func IsNested(t uint64) bool {
+	for _, n := range NestedAttributes {
+		if t == n {
+			return true
+		}
+	}
+	return false
+}
+
 // ByName returns the function named name.
 func ByName(name string) (Func, bool) {
 	for _, f := range Funcs {

@@ -947,6 +947,12 @@ static CK_RV ydo(const struct ycall *c, CK_BYTE *out, CK_ULONG *len)
  * deterministic, its bytes are recorded. Without Y_DET only its length. */
 #define Y_PROBE 1
 #define Y_DET 2
+/* The same, for the 3.x script's message calls, and more. */
+#define M_PROBE 1     /* query, capacity 0, one short, then the exact capacity */
+#define M_DET 2	      /* output and tag bytes compared */
+#define M_DET_IV 4    /* a generated IV's bytes compared (counter) */
+#define M_BUF_NOTE 8  /* a failed call: its rv (and IV, tag) counted, what it left in the buffer a note */
+#define M_NOTE 16     /* every observation of the run a note */
 
 static CK_BYTE ybuf[OUTCAP + 64];
 
@@ -965,31 +971,61 @@ static const char *lens(CK_ULONG l)
 	return ulong_s(l);
 }
 
-static CK_RV yrun(const char *step, const struct ycall *c, int flags, CK_BYTE *out, CK_ULONG *outlen)
+/* The probe protocol (Y_PROBE) for any output call: call(ctx, out, &len),
+ * with state(ctx) (what the call did beyond its output; may be NULL)
+ * after every observation. */
+typedef CK_RV (*gcall_fn)(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len);
+typedef const char *(*gstate_fn)(void *ctx);
+
+static const char *gst(gstate_fn state, void *ctx)
+{
+	const char *st = state ? state(ctx) : "";
+	return *st ? fmt(" %s", st) : "";
+}
+
+/* What a call that failed left in a buffer filled with CANARY. */
+static const char *wdesc(const CK_BYTE *b, size_t n)
+{
+	size_t first = n, last = 0, zeros = 0;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != CANARY) {
+			if (first == n)
+				first = i;
+			last = i;
+			zeros += b[i] == 0;
+		}
+	if (first == n)
+		return "untouched";
+	return fmt("WRITTEN(bytes %zu..%zu, %s)", first, last, zeros == last - first + 1 ? "zeros" : "not all zero");
+}
+
+static CK_RV grun(const char *step, gcall_fn call, gstate_fn state, void *ctx, int flags, CK_BYTE *out,
+		  CK_ULONG *outlen)
 {
 	CK_RV rv;
 	CK_ULONG len, cap = OUTCAP;
 	if (outlen)
 		*outlen = 0;
-	if (flags & Y_PROBE) {
+	if (flags & M_PROBE) {
 		len = SENTINEL_LEN;
-		rv = ydo(c, NULL, &len);
-		rec(fmt("%s query", step), "rv=%s len=%s", rvn(rv), lens(len));
+		rv = call(ctx, NULL, &len);
+		rec_or_note(flags & M_NOTE, fmt("%s query", step), "rv=%s len=%s%s", rvn(rv), lens(len),
+			    gst(state, ctx));
 		if (rv != CKR_OK)
 			return rv;
 		CK_ULONG need = len;
 		if (need > OUTCAP) {
-			rec(fmt("%s", step), "required length %lu beyond the harness's buffer", need);
+			rec_or_note(flags & M_NOTE, step, "required length %lu beyond the harness's buffer", need);
 			return CKR_GENERAL_ERROR;
 		}
 		if (need > 0) {
 			memset(ybuf, CANARY, sizeof ybuf);
 			len = 0;
-			rv = ydo(c, ybuf, &len);
+			rv = call(ctx, ybuf, &len);
 			if (rv == CKR_OK)
 				goto done;
-			rec(fmt("%s cap0", step), "rv=%s len=%s buffer=%s", rvn(rv), lens(len),
-			    untouched(ybuf, 0, sizeof ybuf) ? "untouched" : "WRITTEN");
+			rec_or_note(flags & M_NOTE, fmt("%s cap0", step), "rv=%s len=%s buffer=%s%s", rvn(rv),
+				    lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
 			if (rv != CKR_BUFFER_TOO_SMALL)
 				return rv;
 			if (len > need && len <= OUTCAP)
@@ -997,11 +1033,11 @@ static CK_RV yrun(const char *step, const struct ycall *c, int flags, CK_BYTE *o
 			if (need > 1) {
 				memset(ybuf, CANARY, sizeof ybuf);
 				len = need - 1;
-				rv = ydo(c, ybuf, &len);
+				rv = call(ctx, ybuf, &len);
 				if (rv == CKR_OK)
 					goto done;
-				rec(fmt("%s short", step), "rv=%s len=%s buffer=%s", rvn(rv), lens(len),
-				    untouched(ybuf, 0, sizeof ybuf) ? "untouched" : "WRITTEN");
+				rec_or_note(flags & M_NOTE, fmt("%s short", step), "rv=%s len=%s buffer=%s%s",
+					    rvn(rv), lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
 				if (rv != CKR_BUFFER_TOO_SMALL)
 					return rv;
 				if (len > need && len <= OUTCAP)
@@ -1012,23 +1048,30 @@ static CK_RV yrun(const char *step, const struct ycall *c, int flags, CK_BYTE *o
 	}
 	memset(ybuf, CANARY, sizeof ybuf);
 	len = cap;
-	rv = ydo(c, ybuf, &len);
+	rv = call(ctx, ybuf, &len);
 done:
 	if (rv == CKR_OK && len <= OUTCAP) {
 		const char *tail = untouched(ybuf, len, sizeof ybuf) ? "untouched" : "WRITTEN";
-		if (flags & Y_DET)
-			rec(step, "rv=%s len=%lu out=%s tail=%s", rvn(rv), len, hex(ybuf, len), tail);
-		else
-			rec(step, "rv=%s len=%lu out=(not compared) tail=%s", rvn(rv), len, tail);
+		rec_or_note(flags & M_NOTE, step, "rv=%s len=%lu out=%s tail=%s%s", rvn(rv), len,
+			    flags & M_DET ? hex(ybuf, len) : "(not compared)", tail, gst(state, ctx));
 		if (out)
 			memcpy(out, ybuf, len);
 		if (outlen)
 			*outlen = len;
-	} else {
-		rec(step, "rv=%s len=%s buffer=%s", rvn(rv), lens(len),
-		    untouched(ybuf, 0, sizeof ybuf) ? "untouched" : "WRITTEN");
-	}
+	} else if (flags & M_BUF_NOTE) {
+		rec(step, "rv=%s len=%s%s", rvn(rv), lens(len), gst(state, ctx));
+		note(fmt("%s: the output buffer", step), "buffer=%s", wdesc(ybuf, sizeof ybuf));
+	} else
+		rec_or_note(flags & M_NOTE, step, "rv=%s len=%s buffer=%s%s", rvn(rv), lens(len),
+			    wdesc(ybuf, sizeof ybuf), gst(state, ctx));
 	return rv;
+}
+
+static CK_RV ydo_cb(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len) { return ydo(ctx, out, len); }
+
+static CK_RV yrun(const char *step, const struct ycall *c, int flags, CK_BYTE *out, CK_ULONG *outlen)
+{
+	return grun(step, ydo_cb, NULL, (void *)c, flags, out, outlen);
 }
 
 static CK_SESSION_HANDLE S, R; /* the RW session (user logged in) and a RO one */
@@ -4911,11 +4954,6 @@ struct mcall {
 	int tag_out; /* the call writes the tag */
 };
 
-#define M_PROBE 1     /* query, capacity 0, one short, then the exact capacity */
-#define M_DET 2	      /* output and tag bytes compared */
-#define M_DET_IV 4    /* a generated IV's bytes compared (counter) */
-#define M_BUF_NOTE 8  /* a failed call: its rv (and IV, tag) counted, what it left in the buffer a note */
-#define M_NOTE 16     /* every observation of the run a note */
 
 static CK_RV mdo(const struct mcall *c, CK_BYTE *out, CK_ULONG *len)
 {
@@ -4956,98 +4994,6 @@ static const char *mstate(const struct mcall *c, int flags)
 	if (!c->iv && !c->tag)
 		return "";
 	return fmt("iv=%s tag=%s", iv, tag);
-}
-
-/* The probe protocol of yrun for any output call: call(ctx, out, &len),
- * with state(ctx) (what the call did beyond its output; may be NULL)
- * after every observation. */
-typedef CK_RV (*gcall_fn)(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len);
-typedef const char *(*gstate_fn)(void *ctx);
-
-static const char *gst(gstate_fn state, void *ctx)
-{
-	const char *st = state ? state(ctx) : "";
-	return *st ? fmt(" %s", st) : "";
-}
-
-/* What a call that failed left in a buffer filled with CANARY. */
-static const char *wdesc(const CK_BYTE *b, size_t n)
-{
-	size_t first = n, last = 0, zeros = 0;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != CANARY) {
-			if (first == n)
-				first = i;
-			last = i;
-			zeros += b[i] == 0;
-		}
-	if (first == n)
-		return "untouched";
-	return fmt("WRITTEN(bytes %zu..%zu, %s)", first, last, zeros == last - first + 1 ? "zeros" : "not all zero");
-}
-
-static CK_RV grun(const char *step, gcall_fn call, gstate_fn state, void *ctx, int flags, CK_BYTE *out,
-		  CK_ULONG *outlen)
-{
-	CK_RV rv;
-	CK_ULONG len, cap = OUTCAP;
-	if (outlen)
-		*outlen = 0;
-	if (flags & M_PROBE) {
-		len = SENTINEL_LEN;
-		rv = call(ctx, NULL, &len);
-		rec_or_note(flags & M_NOTE, fmt("%s query", step), "rv=%s len=%s%s", rvn(rv), lens(len),
-			    gst(state, ctx));
-		if (rv != CKR_OK)
-			return rv;
-		CK_ULONG need = len;
-		if (need > OUTCAP) {
-			rec_or_note(flags & M_NOTE, step, "required length %lu beyond the harness's buffer", need);
-			return CKR_GENERAL_ERROR;
-		}
-		if (need > 0) {
-			memset(ybuf, CANARY, sizeof ybuf);
-			len = 0;
-			rv = call(ctx, ybuf, &len);
-			if (rv == CKR_OK)
-				goto done;
-			rec_or_note(flags & M_NOTE, fmt("%s cap0", step), "rv=%s len=%s buffer=%s%s", rvn(rv),
-				    lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
-			if (rv != CKR_BUFFER_TOO_SMALL)
-				return rv;
-			if (need > 1) {
-				memset(ybuf, CANARY, sizeof ybuf);
-				len = need - 1;
-				rv = call(ctx, ybuf, &len);
-				if (rv == CKR_OK)
-					goto done;
-				rec_or_note(flags & M_NOTE, fmt("%s short", step), "rv=%s len=%s buffer=%s%s",
-					    rvn(rv), lens(len), wdesc(ybuf, sizeof ybuf), gst(state, ctx));
-				if (rv != CKR_BUFFER_TOO_SMALL)
-					return rv;
-			}
-		}
-		cap = need;
-	}
-	memset(ybuf, CANARY, sizeof ybuf);
-	len = cap;
-	rv = call(ctx, ybuf, &len);
-done:
-	if (rv == CKR_OK && len <= OUTCAP) {
-		const char *tail = untouched(ybuf, len, sizeof ybuf) ? "untouched" : "WRITTEN";
-		rec_or_note(flags & M_NOTE, step, "rv=%s len=%lu out=%s tail=%s%s", rvn(rv), len,
-			    flags & M_DET ? hex(ybuf, len) : "(not compared)", tail, gst(state, ctx));
-		if (out)
-			memcpy(out, ybuf, len);
-		if (outlen)
-			*outlen = len;
-	} else if (flags & M_BUF_NOTE) {
-		rec(step, "rv=%s len=%s%s", rvn(rv), lens(len), gst(state, ctx));
-		note(fmt("%s: the output buffer", step), "buffer=%s", wdesc(ybuf, sizeof ybuf));
-	} else
-		rec_or_note(flags & M_NOTE, step, "rv=%s len=%s buffer=%s%s", rvn(rv), lens(len),
-			    wdesc(ybuf, sizeof ybuf), gst(state, ctx));
-	return rv;
 }
 
 static CK_RV mdo_cb(void *ctx, CK_BYTE_PTR out, CK_ULONG_PTR len)
